@@ -1,0 +1,101 @@
+"""Camera and lens blur: one kernel per image, applied by FFT over a reflect-padded image."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..diagnosis import Blur, calibration
+from . import kernels
+from .params import BlurParams
+from .seeding import Streams
+
+
+def resolve(spec: float | BlurParams, streams: Streams) -> BlurParams:
+    """Fill every free blur parameter; a number is a severity 1..100."""
+    params = spec if isinstance(spec, BlurParams) else BlurParams(extent_px=calibration.blur_extent_from_severity(spec))
+    fill = {}
+    if params.kind is None:
+        fill["kind"] = streams.choice(("motion", "defocus", "gaussian"), (0.5, 0.25, 0.25))
+    if params.extent_px is None:
+        fill["extent_px"] = calibration.blur_extent_from_severity(streams.integer(calibration.MIN_SYNTH_SEVERITY, 100))
+    kind = fill.get("kind", params.kind)
+    if params.angle_deg is None:
+        fill["angle_deg"] = round(streams.uniform(0.0, 180.0), 2) if kind == "motion" else 0.0
+    if params.path is None:
+        fill["path"] = streams.choice(("linear", "shake"), (0.4, 0.6)) if kind == "motion" else "linear"
+    return dataclasses.replace(params, **fill)
+
+
+def make_kernel(params: BlurParams, streams: Streams) -> torch.Tensor:
+    """The [K,K] kernel of one resolved blur."""
+    if params.kind == "motion":
+        return kernels.motion_kernel(streams, params.extent_px, params.angle_deg, params.path)
+    if params.kind == "defocus":
+        return kernels.defocus_kernel(params.extent_px)
+    return kernels.gaussian_kernel(params.extent_px / 4.0)
+
+
+def _fast_size(n: int) -> int:
+    """The smallest 2-3-5-smooth integer >= n (fast FFT length)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+def convolve(images: torch.Tensor, kernel_list: list[torch.Tensor]) -> torch.Tensor:
+    """Convolve each image [n,3,H,W] with its own kernel (odd square, any sizes) by FFT, reflect padded."""
+    count, channels, height, width = images.shape
+    size = max(k.shape[-1] for k in kernel_list)
+    radius = size // 2
+    if radius == 0:
+        return images * torch.stack([k.reshape(()) for k in kernel_list]).to(images)[:, None, None, None]
+    stack = torch.zeros(count, size, size, device=images.device)
+    for i, k in enumerate(kernel_list):
+        offset = (size - k.shape[-1]) // 2
+        stack[i, offset:offset + k.shape[-1], offset:offset + k.shape[-1]] = k.to(images.device)
+    mode = "reflect" if radius < min(height, width) else "replicate"
+    padded = F.pad(images, (radius, radius, radius, radius), mode=mode)
+    fft_h, fft_w = _fast_size(height + 2 * radius), _fast_size(width + 2 * radius)
+    padded = F.pad(padded, (0, fft_w - padded.shape[-1], 0, fft_h - padded.shape[-2]))
+    frame = torch.zeros(count, fft_h, fft_w, device=images.device)
+    frame[:, :size, :size] = stack
+    frame = torch.roll(frame, shifts=(-radius, -radius), dims=(1, 2))
+    spectrum = torch.fft.rfft2(padded) * torch.fft.rfft2(frame)[:, None]
+    out = torch.fft.irfft2(spectrum, s=(fft_h, fft_w))
+    return out[..., radius:radius + height, radius:radius + width].clamp(0.0, 1.0)
+
+
+def apply(images: torch.Tensor, params: list[BlurParams], streams: Streams) -> tuple[torch.Tensor, list[Blur]]:
+    """Blur ``images`` [n,3,H,W] with one resolved parameter set per image."""
+    kernel_list = [make_kernel(p, streams) for p in params]
+    out = convolve(images, kernel_list)
+    records = []
+    for p in params:
+        severity = calibration.severity_from_blur_extent(p.extent_px)
+        angle = round(p.angle_deg % 180.0, 2) if p.kind == "motion" else 0.0
+        records.append(Blur(present=severity > 0, severity=severity, kind=p.kind,
+                            extent_px=round(p.extent_px, 3), angle_deg=angle))
+    return out, records
+
+
+def kernel_extent(kernel: torch.Tensor) -> float:
+    """sqrt(12) times the standard deviation of a kernel along its principal axis, in pixels."""
+    size = kernel.shape[-1]
+    grid = torch.arange(size, dtype=torch.float64) - size // 2
+    weights = kernel.double() / kernel.double().sum()
+    ys, xs = torch.meshgrid(grid, grid, indexing="ij")
+    mx, my = (weights * xs).sum(), (weights * ys).sum()
+    cxx = (weights * (xs - mx) ** 2).sum()
+    cyy = (weights * (ys - my) ** 2).sum()
+    cxy = (weights * (xs - mx) * (ys - my)).sum()
+    largest = 0.5 * (cxx + cyy) + math.sqrt(float(0.25 * (cxx - cyy) ** 2 + cxy ** 2))
+    return math.sqrt(12.0 * float(largest))
