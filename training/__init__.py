@@ -1,0 +1,1 @@
+"""Training package for ComfyUI-RnR (re-creates the models the nodes load)."""

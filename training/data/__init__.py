@@ -1,0 +1,1 @@
+"""Clean-photo corpus and training data."""

@@ -1,0 +1,150 @@
+"""Who made each corpus photo and under which licence, read from the files Debian ships.
+
+Three sources of truth, most specific first:
+- KDE wallpapers carry a ``metadata.json`` with ``KPlugin.License`` and ``KPlugin.Authors``;
+- scikit-image documents each sample image in the docstring of its loader in
+  ``skimage/data/_fetchers.py``;
+- every package has a machine-readable ``/usr/share/doc/<pkg>/copyright`` (DEP-5), whose
+  ``Files:`` paragraphs are matched against the installed path (last match wins, as DEP-5 says).
+An image for which none of these gives a licence is never kept.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+
+@dataclass(frozen=True)
+class Licence:
+    """The licence of one image. ``licence`` is an SPDX-like short name."""
+
+    licence: str
+    author: str
+    source: str
+    copyright_file_licence: str
+
+
+_SPDX = {
+    "LGPLv3": "LGPL-3.0",
+    "LGPL3": "LGPL-3.0",
+    "GPLv2+": "GPL-2+",
+    "CC-BY-SA 4.0": "CC-BY-SA-4.0",
+}
+
+
+def _normalise(name: str) -> str:
+    name = name.strip()
+    return _SPDX.get(name, name)
+
+
+def parse_dep5(text: str) -> list[dict[str, str]]:
+    """Split a DEP-5 copyright file into paragraphs of ``{field: value}`` (continuations joined)."""
+    paragraphs: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last_field = None
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                paragraphs.append(current)
+            current, last_field = {}, None
+        elif line[0] in " \t" and last_field is not None:
+            current[last_field] += "\n" + line.strip()
+        elif ":" in line:
+            field, _, value = line.partition(":")
+            last_field = field.strip()
+            current[last_field] = value.strip()
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def _pattern_matches(pattern: str, installed_path: str) -> bool:
+    if pattern == "*":
+        return True
+    if fnmatch.fnmatchcase(installed_path, "*/" + pattern):
+        return True
+    # Packages often install a file from upstream dir ``16.04/x.jpg`` as ``backgrounds/x.jpg``.
+    base = PurePosixPath(pattern).name
+    return base != "*" and "*" not in base and PurePosixPath(installed_path).name == base
+
+
+def _author_from_copyright(copyright_text: str) -> str:
+    authors = []
+    for line in copyright_text.splitlines():
+        line = re.sub(r"^(copyright\s*)?(\(c\)|©)?\s*", "", line.strip(), flags=re.I)
+        line = re.sub(r"^[\d\s,.\-]+", "", line)
+        line = re.sub(r",\s*\d{4}$", "", line).strip(" ´'")
+        if line and line.lower() != "*no copyright*":
+            authors.append(line)
+    return "; ".join(authors)
+
+
+def licence_from_dep5(copyright_text: str, installed_path: str) -> tuple[str, str] | None:
+    """``(licence, author)`` of the last ``Files:`` paragraph matching ``installed_path``."""
+    found = None
+    for paragraph in parse_dep5(copyright_text):
+        patterns = paragraph.get("Files", "").split()
+        if patterns and any(_pattern_matches(p, installed_path) for p in patterns):
+            licence = paragraph.get("License", "").splitlines()[0] if paragraph.get("License") else ""
+            found = (_normalise(licence), _author_from_copyright(paragraph.get("Copyright", "")))
+    return found
+
+
+def licence_from_plasma_metadata(metadata_path: Path) -> tuple[str, str] | None:
+    """``(licence, author)`` from a KDE wallpaper's ``metadata.json``, if it states a licence."""
+    if not metadata_path.is_file():
+        return None
+    plugin = json.loads(metadata_path.read_text(encoding="utf-8")).get("KPlugin", {})
+    if not plugin.get("License"):
+        return None
+    authors = "; ".join(a["Name"] for a in plugin.get("Authors", []) if a.get("Name"))
+    return _normalise(plugin["License"]), authors
+
+
+def licence_from_skimage_docstring(fetchers_py: Path, file_name: str) -> tuple[str, str] | None:
+    """``(licence, author)`` from the docstring of the scikit-image loader of ``data/<file_name>``."""
+    source = fetchers_py.read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        if f'"data/{file_name}"' not in (ast.get_source_segment(source, node) or ""):
+            continue
+        doc = " ".join((ast.get_docstring(node) or "").split())
+        if re.search(r"\bCC0\b", doc):
+            licence = "CC0-1.0"
+        elif re.search(r"public domain", doc, re.I):
+            licence = "public-domain"
+        else:
+            return None
+        author = re.search(r"photographer \(([^)]+)\)|captured by (\w+)|downloaded from the (NASA)\b", doc)
+        return licence, (next(g for g in author.groups() if g) if author else "")
+    return None
+
+
+def resolve_licence(root: Path, package: str, installed_path: str) -> Licence | None:
+    """The licence of ``installed_path`` inside the package tree extracted at ``root``."""
+    copyright_file = root / "usr/share/doc" / package / "copyright"
+    text = copyright_file.read_text(encoding="utf-8", errors="replace") if copyright_file.is_file() else ""
+    dep5 = licence_from_dep5(text, installed_path) if text.startswith("Format:") else None
+    dep5_licence = dep5[0] if dep5 else ""
+    local = root / installed_path.lstrip("/")
+    if "/wallpapers/" in installed_path and "/contents/" in installed_path:
+        metadata = local.parents[2] / "metadata.json"
+        found = licence_from_plasma_metadata(metadata)
+        if found:
+            rel = "/" + str(metadata.relative_to(root))
+            return Licence(found[0], found[1], f"{rel} (KPlugin.License)", dep5_licence)
+    if "/skimage/data/" in installed_path:
+        fetchers = local.parent / "_fetchers.py"
+        found = licence_from_skimage_docstring(fetchers, local.name) if fetchers.is_file() else None
+        if found:
+            rel = "/" + str(fetchers.relative_to(root))
+            return Licence(found[0], found[1], f"{rel} (loader docstring)", dep5_licence)
+    if dep5 and dep5[0]:
+        return Licence(dep5[0], dep5[1], f"/usr/share/doc/{package}/copyright", dep5_licence)
+    return None
