@@ -133,6 +133,26 @@ def _to_tensors(image: Image.Image, bit_depth: int) -> tuple[torch.Tensor, torch
     return _unit_float(_uint8_chw(image if mode == "RGB" else image.convert("RGB"))), None
 
 
+def pil_to_tensor(image: Image.Image) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A PIL image as (float32 RGB [1,3,H,W] in 0..1, alpha [1,1,H,W] or None), by the rules of :func:`load_image`."""
+    bit_depth = 16 if image.mode.startswith("I;16") else 8
+    return _to_tensors(image, bit_depth)
+
+
+def tensor_to_pil(tensor: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Image:
+    """One image [1,3,H,W] or [3,H,W] (0..1) as an 8-bit PIL image, RGBA when ``alpha`` is given."""
+    if tensor.ndim == 4:
+        if tensor.shape[0] != 1:
+            raise ImageError(f"tensor_to_pil converts one image; got a batch of {tensor.shape[0]}")
+        tensor = tensor[0]
+    if tensor.ndim != 3 or tensor.shape[0] != 3:
+        raise ImageError(f"tensor_to_pil needs [1,3,H,W] or [3,H,W], got shape {list(tensor.shape)}")
+    rgb = _to_uint8(tensor.permute(1, 2, 0))
+    if alpha is None:
+        return Image.fromarray(rgb, mode="RGB")
+    return Image.fromarray(np.concatenate([rgb, _alpha_2d(alpha, *rgb.shape[:2])[..., None]], axis=2), mode="RGBA")
+
+
 def _uint8_chw(image: Image.Image) -> torch.Tensor:
     # Channels-first in uint8 before the float conversion: 4x less memory traffic on big photos.
     array = np.array(image, dtype=np.uint8)
@@ -305,4 +325,4 @@ def list_image_files(folder: str | os.PathLike) -> list[str]:
 
 
 __all__ = ["CLAMP_TOLERANCE", "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "MIN_SIDE", "ImageWarning", "LoadedImage",
-           "check_images", "list_image_files", "load_image", "save_image"]
+           "check_images", "list_image_files", "load_image", "pil_to_tensor", "save_image", "tensor_to_pil"]

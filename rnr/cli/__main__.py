@@ -1,0 +1,7 @@
+"""``python -m rnr.cli`` runs the ``rnr`` command line."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,52 @@
+"""``rnr diagnose IMG...``: print each image's Diagnosis as JSON (or a readable report)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..images import load_image
+from .common import (add_max_pixels_arg, add_model_args, dumps, expand_inputs, load_model, max_pixels, progress_bar,
+                     report_failure, write_text)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "diagnose", help="print the Diagnosis JSON of images",
+        description="Diagnose haze, rain, noise and blur. Prints one Diagnosis JSON object for one image and a "
+                    "list for several (the format `rnr restore --diagnosis` reads back).")
+    parser.add_argument("images", nargs="+", metavar="IMG", help="image files or folders of images")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON (the default)")
+    output.add_argument("--report", action="store_true", help="print a readable report instead of JSON")
+    parser.add_argument("-o", "--output", metavar="FILE.json", help="also write the JSON to this file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_model_args(parser, "reasoner")
+    add_max_pixels_arg(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = expand_inputs(args.images)
+    reasoner = load_model(args, "reasoner")
+    results, failed = [], []
+    for path in progress_bar(paths, "diagnosing", args.quiet):
+        try:
+            image = load_image(path, max_pixels=max_pixels(args))
+            results.append((path, reasoner.diagnose(image.tensor)[0]))
+        except Exception as exc:  # one bad file must not stop the others
+            report_failure(path, exc)
+            failed.append(path)
+    data = [diagnosis.to_dict() for _, diagnosis in results]
+    text = dumps(data[0] if len(paths) == 1 and data else data)
+    if args.output and results:
+        write_text(args.output, text + "\n")
+    if args.report:
+        for path, diagnosis in results:
+            print(f"== {path}\n{diagnosis.to_report()}\n")
+    elif results:
+        print(text)
+    if failed:
+        print(f"rnr: {len(failed)} of {len(paths)} images failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
