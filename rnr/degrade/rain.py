@@ -37,7 +37,7 @@ def resolve(spec: float | RainParams, streams: Streams, height: int, width: int)
         spread = streams.choice(((0.0, 3.0), (3.0, 10.0), (10.0, 25.0)), (0.5, 0.35, 0.15))
         fill["angle_spread_deg"] = round(streams.uniform(*spread), 2)
     if params.length_px is None:
-        low, high = max(4.0, 0.02 * shorter), max(8.0, 0.2 * shorter)
+        low, high = max(6.0, 0.04 * shorter), max(12.0, 0.3 * shorter)
         fill["length_px"] = round(streams.log_uniform(low, high), 2)
     if params.width_px is None:
         fill["width_px"] = round(streams.uniform(1.0, 3.0), 2)
@@ -161,7 +161,7 @@ def _match_density(opacity: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     for _ in range(4):
         measured = (opacity * scale[:, None, None, None]).clamp(0.0, 1.0).mean(dim=(1, 2, 3))
         scale = scale * torch.where(measured > 0, targets / measured.clamp_min(1e-9), torch.ones_like(scale))
-        scale = scale.clamp(0.5, 3.0)
+        scale = scale.clamp(0.3, 4.0)
     return (opacity * scale[:, None, None, None]).clamp(0.0, 1.0)
 
 
