@@ -16,12 +16,15 @@ from .seeding import Streams
 
 def resolve(spec: float | BlurParams, streams: Streams) -> BlurParams:
     """Fill every free blur parameter; a number is a severity 1..100."""
-    params = spec if isinstance(spec, BlurParams) else BlurParams(extent_px=calibration.blur_extent_from_severity(spec))
+    if not isinstance(spec, BlurParams):
+        spec = BlurParams(extent_px=round(calibration.blur_extent_from_severity(spec), 6))
+    params = spec
     fill = {}
     if params.kind is None:
         fill["kind"] = streams.choice(("motion", "defocus", "gaussian"), (0.5, 0.25, 0.25))
     if params.extent_px is None:
-        fill["extent_px"] = calibration.blur_extent_from_severity(streams.integer(calibration.MIN_SYNTH_SEVERITY, 100))
+        fill["extent_px"] = round(calibration.blur_extent_from_severity(
+            streams.integer(calibration.MIN_SYNTH_SEVERITY, 100)), 6)
     kind = fill.get("kind", params.kind)
     if params.angle_deg is None:
         fill["angle_deg"] = round(streams.uniform(0.0, 180.0), 2) if kind == "motion" else 0.0
@@ -53,7 +56,7 @@ def _fast_size(n: int) -> int:
 
 def convolve(images: torch.Tensor, kernel_list: list[torch.Tensor]) -> torch.Tensor:
     """Convolve each image [n,3,H,W] with its own kernel (odd square, any sizes) by FFT, reflect padded."""
-    count, channels, height, width = images.shape
+    count, _channels, height, width = images.shape
     size = max(k.shape[-1] for k in kernel_list)
     radius = size // 2
     if radius == 0:

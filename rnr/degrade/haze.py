@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..diagnosis import Haze, calibration
+from ..filters import guided_filter
 from .depth import random_depth
 from .params import HazeParams
 from .seeding import Streams, smooth_field
@@ -23,18 +24,21 @@ TRANSMISSION_MAP_SIDE = 16
 def resolve(spec: float | HazeParams, streams: Streams, depth_given: bool) -> HazeParams:
     """Fill every free haze parameter; a number is a severity 1..100."""
     params = spec if isinstance(spec, HazeParams) else HazeParams(
-        transmission=calibration.transmission_from_severity(spec))
+        transmission=round(calibration.transmission_from_severity(spec), 6))
     if params.transmission is None:
-        params = dataclasses.replace(params, transmission=calibration.transmission_from_severity(
-            streams.integer(calibration.MIN_SYNTH_SEVERITY, 100)))
+        params = dataclasses.replace(params, transmission=round(calibration.transmission_from_severity(
+            streams.integer(calibration.MIN_SYNTH_SEVERITY, 100)), 6))
     if params.atmospheric_light is None:
         params = dataclasses.replace(params, atmospheric_light=random_airlight(streams))
     if params.depth_model is None:
         model = "given" if depth_given else streams.choice(
             ("uniform", "vertical", "smooth", "image", "mixed"), (0.1, 0.25, 0.2, 0.2, 0.25))
         params = dataclasses.replace(params, depth_model=model)
+    if params.depth_edges is None:
+        snap = params.depth_model not in ("uniform", "given") and streams.uniform() < 0.5
+        params = dataclasses.replace(params, depth_edges=snap)
     if params.airlight_variation is None:
-        params = dataclasses.replace(params, airlight_variation=streams.uniform(0.0, 0.08))
+        params = dataclasses.replace(params, airlight_variation=round(streams.uniform(0.0, 0.08), 4))
     return params
 
 
@@ -53,14 +57,14 @@ def random_airlight(streams: Streams) -> tuple[float, float, float]:
     return tuple(round(min(1.0, max(0.0, c)), 4) for c in colour)
 
 
-def solve_beta(depth: torch.Tensor, target: torch.Tensor, iterations: int = 40) -> torch.Tensor:
-    """beta [n] with mean(exp(-beta*depth)) = target [n] for depth [n,1,H,W], by bisection in log beta.
+def solve_beta(depth: torch.Tensor, target: torch.Tensor, iterations: int = 30) -> torch.Tensor:
+    """beta [n] with mean(exp(-beta*depth)) = target [n] for depth [n,1,H,W].
 
-    Solved on an area-pooled copy of at most 96x96 pixels; the mean transmission is then measured on
-    the full map.
+    Bisection in log beta on an area-pooled copy of at most 32x32 pixels, then two Newton steps on the
+    full map so that sharp depth edges do not bias the mean.
     """
     height, width = depth.shape[-2:]
-    small = F.adaptive_avg_pool2d(depth, (min(96, height), min(96, width))).flatten(1)
+    small = F.adaptive_avg_pool2d(depth, (min(32, height), min(32, width))).flatten(1)
     low = torch.full_like(target, -9.0)
     high = torch.full_like(target, 7.0)
     for _ in range(iterations):
@@ -69,7 +73,23 @@ def solve_beta(depth: torch.Tensor, target: torch.Tensor, iterations: int = 40) 
         too_clear = mean_t > target
         low = torch.where(too_clear, middle, low)
         high = torch.where(too_clear, high, middle)
-    return torch.exp(0.5 * (low + high))
+    beta = torch.exp(0.5 * (low + high))
+    flat = depth.flatten(1)
+    for _ in range(2):
+        t = torch.exp(-beta[:, None] * flat)
+        slope = (flat * t).mean(dim=1).clamp_min(1e-8)
+        beta = (beta + (t.mean(dim=1) - target) / slope).clamp(1e-4, 1e3)
+    return beta
+
+
+def snap_to_edges(depth: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Depth [n,1,H,W] made piecewise smooth along the edges of ``images`` (fast guided filter)."""
+    height, width = depth.shape[-2:]
+    radius = max(2, min(height, width) // 24)
+    subsample = max(1, min(4, radius // 2))
+    guide = images.mean(dim=1, keepdim=True)
+    snapped = guided_filter(guide, depth, radius, 2e-3, subsample=subsample)
+    return snapped.clamp(float(depth.amin()) * 0.5, 1.0)
 
 
 def working_size(height: int, width: int, longest: int = 128) -> tuple[int, int]:
@@ -88,6 +108,10 @@ def apply(images: torch.Tensor, params: list[HazeParams], streams: Streams,
     random_models = [p.depth_model if p.depth_model != "given" else "mixed" for p in params]
     small_depths = torch.stack([random_depth(small_images[i], random_models[i], streams) for i in range(count)])
     depth_maps = F.interpolate(small_depths, size=(height, width), mode="bilinear", align_corners=False)
+    snap = [i for i, p in enumerate(params) if p.depth_edges and p.depth_model not in ("uniform", "given")]
+    if snap:
+        depth_maps = depth_maps.clone()
+        depth_maps[snap] = snap_to_edges(depth_maps[snap], images[snap])
     if depth is not None:
         use_given = torch.tensor([p.depth_model == "given" for p in params], device=device)[:, None, None, None]
         depth_maps = torch.where(use_given, depth, depth_maps)
@@ -103,11 +127,12 @@ def apply(images: torch.Tensor, params: list[HazeParams], streams: Streams,
     small_light = (light * (1.0 + variation * drift)).clamp(0.0, 1.0)
     airlight = F.interpolate(small_light, size=(height, width), mode="bilinear", align_corners=False)
 
-    hazy = (images * transmission + airlight * (1.0 - transmission)).clamp(0.0, 1.0)
+    hazy = torch.lerp(airlight, images, transmission)
 
     mean_t = transmission.mean(dim=(1, 2, 3))
     mean_light = small_light.mean(dim=(2, 3))
-    coarse = F.adaptive_avg_pool2d(transmission, (min(TRANSMISSION_MAP_SIDE, height), min(TRANSMISSION_MAP_SIDE, width)))
+    map_size = (min(TRANSMISSION_MAP_SIDE, height), min(TRANSMISSION_MAP_SIDE, width))
+    coarse = F.adaptive_avg_pool2d(transmission, map_size)
     records = []
     for i in range(count):
         t = float(mean_t[i])

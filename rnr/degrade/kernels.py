@@ -28,7 +28,7 @@ def path_extent_angle(points: torch.Tensor) -> tuple[float, float]:
 
 def linear_path(extent_px: float, angle_deg: float, samples: int = 0) -> torch.Tensor:
     """A straight path of length ``extent_px`` through the origin at ``angle_deg``."""
-    samples = samples or max(2, int(math.ceil(extent_px * 4)) + 1)
+    samples = samples or max(2, math.ceil(extent_px * 4) + 1)
     s = torch.linspace(-0.5, 0.5, samples, dtype=torch.float64) * extent_px
     angle = math.radians(angle_deg)
     return torch.stack([s * math.cos(angle), -s * math.sin(angle)], dim=1)
@@ -85,7 +85,7 @@ def _densify(path: torch.Tensor, spacing: float = 0.25) -> tuple[torch.Tensor, t
     lengths = segments.norm(dim=1)
     pieces, weights = [], []
     for start, segment, length in zip(path[:-1], segments, lengths.tolist()):
-        parts = max(1, int(math.ceil(length / spacing)))
+        parts = max(1, math.ceil(length / spacing))
         t = (torch.arange(parts, dtype=torch.float64)[:, None] + 0.5) / parts
         pieces.append(start[None] + t * segment[None])
         weights.append(torch.full((parts,), 1.0 / parts, dtype=torch.float64))
@@ -97,7 +97,7 @@ def rasterise_path(path: torch.Tensor, weights: torch.Tensor | None = None, size
     if weights is None:
         weights = torch.ones(path.shape[0], dtype=torch.float64)
     reach = float(path.abs().max()) if path.numel() else 0.0
-    size = size or 2 * int(math.ceil(reach + 1.0)) + 1
+    size = size or 2 * math.ceil(reach + 1.0) + 1
     centre = size // 2
     xs, ys = path[:, 0] + centre, path[:, 1] + centre
     x0, y0 = torch.floor(xs), torch.floor(ys)
@@ -116,7 +116,7 @@ def defocus_kernel(diameter_px: float) -> torch.Tensor:
     radius = diameter_px / 2.0
     if radius < 0.5:
         return _delta_blend(radius / 0.5, gaussian_kernel(max(radius, 1e-3)))
-    size = 2 * int(math.ceil(radius + 0.5)) + 1
+    size = 2 * math.ceil(radius + 0.5) + 1
     centre = size // 2
     sub = (torch.arange(8, dtype=torch.float64) + 0.5) / 8 - 0.5
     grid = torch.arange(size, dtype=torch.float64) - centre
@@ -130,7 +130,7 @@ def gaussian_kernel(sigma_px: float) -> torch.Tensor:
     """A normalised isotropic gaussian of standard deviation ``sigma_px`` (pixel-integrated)."""
     if sigma_px <= 1e-3:
         return torch.ones(1, 1)
-    radius = max(1, int(math.ceil(3.0 * sigma_px)))
+    radius = max(1, math.ceil(3.0 * sigma_px))
     edges = torch.arange(-radius, radius + 2, dtype=torch.float64) - 0.5
     cdf = 0.5 * (1.0 + torch.erf(edges / (sigma_px * math.sqrt(2.0))))
     taps = cdf[1:] - cdf[:-1]

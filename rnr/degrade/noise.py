@@ -23,7 +23,9 @@ from .seeding import Streams
 
 def resolve(spec: float | NoiseParams, streams: Streams) -> NoiseParams:
     """Fill every free noise parameter; a number is a severity 1..100."""
-    params = spec if isinstance(spec, NoiseParams) else NoiseParams(sigma_255=calibration.noise_sigma_from_severity(spec))
+    if not isinstance(spec, NoiseParams):
+        spec = NoiseParams(sigma_255=calibration.noise_sigma_from_severity(spec))
+    params = spec
     fill = {}
     if params.sigma_255 is None:
         fill["sigma_255"] = calibration.noise_sigma_from_severity(streams.integer(calibration.MIN_SYNTH_SEVERITY, 100))
@@ -81,8 +83,11 @@ def apply(images: torch.Tensor, params: list[NoiseParams], streams: Streams) -> 
         white = _correlate_spatially(white, spatial)
     sigma = torch.tensor([p.sigma_255 / 255.0 for p in params], device=device)[:, None, None, None]
     fraction = torch.tensor([p.poisson_fraction for p in params], device=device)[:, None, None, None]
-    variance = sigma ** 2 * ((1.0 - fraction) + 2.0 * fraction * images.clamp(0.0, 1.0))
-    noisy = (images + torch.sqrt(variance) * white).clamp(0.0, 1.0)
+    if bool((fraction > 0).any()):
+        std = sigma * torch.sqrt((1.0 - fraction) + 2.0 * fraction * images)
+        noisy = torch.addcmul(images, std, white).clamp_(0.0, 1.0)
+    else:
+        noisy = torch.addcmul(images, sigma, white).clamp_(0.0, 1.0)
     records = []
     for p in params:
         severity = calibration.severity_from_noise_sigma(p.sigma_255)

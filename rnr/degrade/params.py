@@ -60,12 +60,16 @@ class HazeParams:
     'image' (bright and high is far), 'mixed'; 'given' when a depth map is passed to ``degrade``."""
     airlight_variation: float | None = None
     """Relative spatial variation of A, 0..0.3."""
+    depth_edges: bool | None = None
+    """Snap a random depth map to the image's edges (guided filter), as real depth has object boundaries."""
 
     def __post_init__(self) -> None:
         _check_range("HazeParams", "transmission", self.transmission, 0.01, 1.0)
         _check_colour("HazeParams", "atmospheric_light", self.atmospheric_light)
         _check_choice("HazeParams", "depth_model", self.depth_model, DEPTH_MODELS)
         _check_range("HazeParams", "airlight_variation", self.airlight_variation, 0.0, 0.3)
+        if self.depth_edges is not None and not isinstance(self.depth_edges, bool):
+            raise DegradeError(f"HazeParams.depth_edges: expected True, False or None, got {self.depth_edges!r}")
         if self.atmospheric_light is not None:
             object.__setattr__(self, "atmospheric_light", tuple(float(v) for v in self.atmospheric_light))
 

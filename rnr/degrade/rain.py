@@ -24,11 +24,14 @@ _GAUSS_AREA_PER_FWHM = 1.0645
 
 def resolve(spec: float | RainParams, streams: Streams, height: int, width: int) -> RainParams:
     """Fill every free rain parameter; a number is a severity 1..100. Lengths scale with the image."""
-    params = spec if isinstance(spec, RainParams) else RainParams(density=calibration.rain_density_from_severity(spec))
+    if not isinstance(spec, RainParams):
+        spec = RainParams(density=round(calibration.rain_density_from_severity(spec), 8))
+    params = spec
     shorter = min(height, width)
     fill = {}
     if params.density is None:
-        fill["density"] = calibration.rain_density_from_severity(streams.integer(calibration.MIN_SYNTH_SEVERITY, 100))
+        fill["density"] = round(calibration.rain_density_from_severity(
+            streams.integer(calibration.MIN_SYNTH_SEVERITY, 100)), 8)
     if params.angle_deg is None:
         steep = streams.uniform() < 0.5
         angle = streams.normal(0.0, 8.0) if steep else streams.uniform(-40.0, 40.0)
@@ -89,7 +92,7 @@ def _splat_layer(buffer: torch.Tensor, plane: int, layer: _Layer, density: float
     """Add one layer's streak centre lines to ``buffer`` [planes*H*W]; returns (streak mass, length mass)."""
     taper_mean = layer.taper_power / (layer.taper_power + 1.0)
     mass_per_streak = layer.peak * layer.width_px * _GAUSS_AREA_PER_FWHM * layer.length_px * taper_mean
-    count = int(round(layer.share * density * height * width / max(mass_per_streak, 1e-6)))
+    count = round(layer.share * density * height * width / max(mass_per_streak, 1e-6))
     if density > 0:
         count = max(1, count)
     if count == 0:
@@ -100,7 +103,7 @@ def _splat_layer(buffer: torch.Tensor, plane: int, layer: _Layer, density: float
     angles = torch.deg2rad(layer.angle_deg + 0.7 * p.angle_spread_deg * streams.randn(count))
     centres_x = streams.rand(count) * width
     centres_y = streams.rand(count) * height
-    samples = int(math.ceil(float(lengths.max()))) + 1
+    samples = math.ceil(float(lengths.max())) + 1
     s = torch.linspace(-0.5, 0.5, samples, device=device)
     taper = 1.0 - (2.0 * s.abs()) ** layer.taper_power
     # Up along the streak: leaning right at the top for a positive angle (y grows downwards).
@@ -127,7 +130,8 @@ def _gaussian_transfer(sigmas: torch.Tensor, height: int, width: int) -> torch.T
     return torch.exp(-2.0 * math.pi ** 2 * sigmas[:, None, None] ** 2 * radius2)
 
 
-def opacity_maps(params: list[RainParams], streams: Streams, height: int, width: int) -> tuple[torch.Tensor, list[float]]:
+def opacity_maps(params: list[RainParams], streams: Streams, height: int,
+                 width: int) -> tuple[torch.Tensor, list[float]]:
     """Streak opacity maps [n,1,H,W] in 0..1 and the mass-weighted mean streak length of each image."""
     count = len(params)
     plane_layers = [_layers(p, streams) for p in params]
@@ -167,7 +171,7 @@ def _match_density(opacity: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
 
 def apply(images: torch.Tensor, params: list[RainParams], streams: Streams) -> tuple[torch.Tensor, list[Rain]]:
     """Add rain to ``images`` [n,3,H,W] with one resolved parameter set per image."""
-    count, _, height, width = images.shape
+    _count, _, height, width = images.shape
     device = images.device
     raw, mean_lengths = opacity_maps(params, streams, height, width)
     targets = torch.tensor([p.density for p in params], device=device)

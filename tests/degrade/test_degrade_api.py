@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnr.degrade import (BlurParams, DegradeError, HazeParams, NoiseParams, RainParams, degrade,
-                         random_degrade)
+from rnr.degrade import BlurParams, DegradeError, HazeParams, NoiseParams, RainParams, degrade, random_degrade
 from rnr.diagnosis import DEFAULT_ORDER, Diagnosis, calibration
 from rnr.errors import ImageError
 
@@ -115,7 +114,8 @@ def test_free_parameters_differ_within_a_batch():
 
 
 def test_explicit_parameters_are_kept():
-    haze = HazeParams(transmission=0.5, atmospheric_light=(0.9, 0.8, 0.7), depth_model="uniform", airlight_variation=0.0)
+    haze = HazeParams(transmission=0.5, atmospheric_light=(0.9, 0.8, 0.7), depth_model="uniform",
+                      airlight_variation=0.0, depth_edges=False)
     blur = BlurParams(kind="motion", extent_px=12.0, angle_deg=30.0, path="linear")
     noise = NoiseParams(sigma_255=20.0, kind="poisson")
     result = degrade(scene(2), haze=haze, blur=blur, noise=noise, seed=0)
@@ -235,3 +235,20 @@ def test_gpu_matches_cpu_parameters():
     for a, b in zip(cpu.diagnoses, gpu.diagnoses):
         for name in TYPES:
             assert abs(a.record(name).severity - b.record(name).severity) <= 3
+
+
+def test_one_type_at_a_time_in_formation_order_equals_one_call():
+    images = scene(3)
+    together = degrade(images, haze=40, rain=50, blur=30, noise=20, seed=6)
+    staged = images
+    for name, severity in (("haze", 40), ("rain", 50), ("blur", 30), ("noise", 20)):
+        staged = degrade(staged, seed=6, **{name: severity}).images
+    assert torch.equal(staged, together.images)
+
+
+@pytest.mark.parametrize("snap", [False, True])
+def test_edge_snapped_depth_keeps_the_calibration(snap):
+    result = degrade(scene(3, 96, 96), haze=HazeParams(transmission=0.37, depth_model="image", depth_edges=snap), seed=2)
+    for diagnosis, applied in zip(result.diagnoses, result.params):
+        assert applied.haze.depth_edges is snap
+        assert abs(diagnosis.haze.severity - 70) <= 1
