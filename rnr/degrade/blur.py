@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ..diagnosis import Blur, calibration
 from . import kernels
-from .params import BlurParams
+from .params import GAMMA, BlurParams
 from .seeding import Streams
 
 
@@ -30,6 +30,8 @@ def resolve(spec: float | BlurParams, streams: Streams) -> BlurParams:
         fill["angle_deg"] = round(streams.uniform(0.0, 180.0), 2) if kind == "motion" else 0.0
     if params.path is None:
         fill["path"] = streams.choice(("linear", "shake"), (0.4, 0.6)) if kind == "motion" else "linear"
+    if params.linear_light is None:
+        fill["linear_light"] = streams.uniform() < 0.5
     return dataclasses.replace(params, **fill)
 
 
@@ -80,7 +82,13 @@ def convolve(images: torch.Tensor, kernel_list: list[torch.Tensor]) -> torch.Ten
 def apply(images: torch.Tensor, params: list[BlurParams], streams: Streams) -> tuple[torch.Tensor, list[Blur]]:
     """Blur ``images`` [n,3,H,W] with one resolved parameter set per image."""
     kernel_list = [make_kernel(p, streams) for p in params]
-    out = convolve(images, kernel_list)
+    linear = torch.tensor([p.linear_light for p in params], device=images.device)[:, None, None, None]
+    if bool(linear.any()):
+        source = torch.where(linear, images.clamp(0.0, 1.0) ** GAMMA, images)
+        out = convolve(source, kernel_list)
+        out = torch.where(linear, out.clamp(0.0, 1.0) ** (1.0 / GAMMA), out)
+    else:
+        out = convolve(images, kernel_list)
     records = []
     for p in params:
         severity = calibration.severity_from_blur_extent(p.extent_px)

@@ -5,7 +5,9 @@ read noise (f = 0) is gaussian, pure shot noise (f = 1) is the gaussian approxim
 Poisson(x*k)/k with gain k = 0.5 / sigma^2. Either way the standard deviation at mid-grey is
 ``sigma_255`` / 255, which is what the calibration's noise severity measures. Channel correlation
 mixes in a shared luminance component; spatial correlation blurs the white noise with a small gaussian
-and renormalises it exactly, as demosaicing and denoising in a camera pipeline leave it.
+and renormalises it exactly, as demosaicing and denoising in a camera pipeline leave it. In the
+'linear' domain the same model acts on linear light x^2.2, as on a sensor, and the display gamma then
+lifts the noise in the shadows; its sigma is scaled so the std at mid-grey is still ``sigma_255``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..diagnosis import Noise, calibration
-from .params import NoiseParams
+from .params import GAMMA, NoiseParams
 from .seeding import Streams
 
 
@@ -46,7 +48,34 @@ def resolve(spec: float | NoiseParams, streams: Streams) -> NoiseParams:
         fill["channel_correlation"] = round(streams.uniform(0.0, 0.9), 4) if streams.uniform() < 0.5 else 0.0
     if params.spatial_sigma_px is None:
         fill["spatial_sigma_px"] = round(streams.uniform(0.3, 1.2), 4) if streams.uniform() < 0.35 else 0.0
+    if params.domain is None:
+        fill["domain"] = streams.choice(("srgb", "linear"), (0.6, 0.4))
     return dataclasses.replace(params, **fill)
+
+
+def linear_sigma_for(sigma: float) -> float:
+    """The std in linear light at mid-grey (0.5^gamma) whose noise, clipped to 0..1 and gamma-encoded,
+    has std ``sigma`` (0..1 units) around mid-grey; solved by bisection on a quadrature of the normal."""
+    if sigma <= 0:
+        return 0.0
+    z = torch.linspace(-7.0, 7.0, 1401, dtype=torch.float64)
+    weights = torch.exp(-0.5 * z ** 2)
+    weights = weights / weights.sum()
+    mid = 0.5 ** GAMMA
+
+    def encoded_std(linear_sigma: float) -> float:
+        values = (mid + linear_sigma * z).clamp(0.0, 1.0) ** (1.0 / GAMMA)
+        mean = (weights * values).sum()
+        return float(torch.sqrt((weights * (values - mean) ** 2).sum()))
+
+    low, high = 0.0, 2.0
+    for _ in range(50):
+        middle = 0.5 * (low + high)
+        if encoded_std(middle) < sigma:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)
 
 
 def _correlate_spatially(noise: torch.Tensor, sigmas: list[float]) -> torch.Tensor:
@@ -83,7 +112,17 @@ def apply(images: torch.Tensor, params: list[NoiseParams], streams: Streams) -> 
         white = _correlate_spatially(white, spatial)
     sigma = torch.tensor([p.sigma_255 / 255.0 for p in params], device=device)[:, None, None, None]
     fraction = torch.tensor([p.poisson_fraction for p in params], device=device)[:, None, None, None]
-    if bool((fraction > 0).any()):
+    linear = torch.tensor([p.domain == "linear" for p in params], device=device)[:, None, None, None]
+    if bool(linear.any()):
+        mid = 0.5 ** GAMMA
+        signal = torch.where(linear, images.clamp(0.0, 1.0) ** GAMMA, images)
+        linear_sigma = torch.tensor([linear_sigma_for(p.sigma_255 / 255.0) for p in params], device=device)
+        sigma = torch.where(linear, linear_sigma[:, None, None, None], sigma)
+        level = torch.where(linear, signal / mid, 2.0 * signal)
+        std = sigma * torch.sqrt((1.0 - fraction) + fraction * level)
+        noisy = torch.addcmul(signal, std, white).clamp_(0.0, 1.0)
+        noisy = torch.where(linear, noisy ** (1.0 / GAMMA), noisy)
+    elif bool((fraction > 0).any()):
         std = sigma * torch.sqrt((1.0 - fraction) + 2.0 * fraction * images)
         noisy = torch.addcmul(images, std, white).clamp_(0.0, 1.0)
     else:

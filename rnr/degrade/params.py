@@ -18,6 +18,9 @@ RAIN_BLENDS: tuple[str, ...] = ("screen", "add", "over")
 NOISE_KINDS: tuple[str, ...] = ("gaussian", "poisson")
 BLUR_KINDS: tuple[str, ...] = ("motion", "defocus", "gaussian")
 MOTION_PATHS: tuple[str, ...] = ("linear", "shake")
+NOISE_DOMAINS: tuple[str, ...] = ("srgb", "linear")
+GAMMA = 2.2
+"""Display gamma used to go between image values and linear light (noise and blur in linear light)."""
 
 
 class DegradeError(RnRError):
@@ -132,6 +135,10 @@ class NoiseParams:
     """Correlation of the noise between R, G and B (luminance noise), 0..1."""
     spatial_sigma_px: float | None = None
     """Gaussian correlation length of the noise in pixels (0 = white), 0..2."""
+    domain: str | None = None
+    """'srgb': the variance model holds for image values; 'linear': it holds in linear light (x^2.2), as
+    on a sensor, so that read noise is amplified in the shadows by the display gamma. Either way the std
+    at mid-grey is ``sigma_255`` (to first order for 'linear')."""
 
     def __post_init__(self) -> None:
         _check_range("NoiseParams", "sigma_255", self.sigma_255, 0.0, 128.0, " (0..255 units)")
@@ -139,6 +146,7 @@ class NoiseParams:
         _check_range("NoiseParams", "poisson_fraction", self.poisson_fraction, 0.0, 1.0)
         _check_range("NoiseParams", "channel_correlation", self.channel_correlation, 0.0, 1.0)
         _check_range("NoiseParams", "spatial_sigma_px", self.spatial_sigma_px, 0.0, 2.0, " px")
+        _check_choice("NoiseParams", "domain", self.domain, NOISE_DOMAINS)
         if self.kind is not None and self.poisson_fraction is not None:
             dominant = "poisson" if self.poisson_fraction > 0.5 else "gaussian"
             if dominant != self.kind:
@@ -163,12 +171,17 @@ class BlurParams:
     """Motion direction in degrees from horizontal, 0..180 (counter-clockwise on screen)."""
     path: str | None = None
     """Motion path: 'linear' (a straight line) or 'shake' (a random camera-shake trajectory)."""
+    linear_light: bool | None = None
+    """Blur in linear light (x^2.2) as a real exposure integrates it, so highlights smear into bright
+    streaks; False blurs the image values directly."""
 
     def __post_init__(self) -> None:
         _check_choice("BlurParams", "kind", self.kind, BLUR_KINDS)
         _check_range("BlurParams", "extent_px", self.extent_px, 0.0, 200.0, " px")
         _check_range("BlurParams", "angle_deg", self.angle_deg, 0.0, 180.0, " degrees")
         _check_choice("BlurParams", "path", self.path, MOTION_PATHS)
+        if self.linear_light is not None and not isinstance(self.linear_light, bool):
+            raise DegradeError(f"BlurParams.linear_light: expected True, False or None, got {self.linear_light!r}")
 
 
 @dataclass(frozen=True)

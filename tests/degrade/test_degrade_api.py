@@ -116,7 +116,7 @@ def test_free_parameters_differ_within_a_batch():
 def test_explicit_parameters_are_kept():
     haze = HazeParams(transmission=0.5, atmospheric_light=(0.9, 0.8, 0.7), depth_model="uniform",
                       airlight_variation=0.0, depth_edges=False)
-    blur = BlurParams(kind="motion", extent_px=12.0, angle_deg=30.0, path="linear")
+    blur = BlurParams(kind="motion", extent_px=12.0, angle_deg=30.0, path="linear", linear_light=False)
     noise = NoiseParams(sigma_255=20.0, kind="poisson")
     result = degrade(scene(2), haze=haze, blur=blur, noise=noise, seed=0)
     for diagnosis, applied in zip(result.diagnoses, result.params):

@@ -59,6 +59,8 @@ def test_haze_follows_the_scattering_model_for_uniform_depth():
     NoiseParams(sigma_255=10.0, poisson_fraction=0.4, channel_correlation=0.7, spatial_sigma_px=0.0),
     NoiseParams(sigma_255=40.0, poisson_fraction=0.8, channel_correlation=0.3, spatial_sigma_px=1.0),
     NoiseParams(sigma_255=5.0, poisson_fraction=0.0, channel_correlation=0.0, spatial_sigma_px=0.6),
+    NoiseParams(sigma_255=30.0, poisson_fraction=0.0, channel_correlation=0.0, spatial_sigma_px=0.0, domain="linear"),
+    NoiseParams(sigma_255=50.0, poisson_fraction=1.0, channel_correlation=0.5, spatial_sigma_px=0.0, domain="linear"),
 ])
 def test_noise_std_on_mid_grey_matches_sigma(params):
     flat = torch.full((2, 3, 128, 128), 0.5)
@@ -85,8 +87,10 @@ def calibration_sigma(severity: int) -> float:
 
 def test_poisson_noise_grows_with_signal_and_gaussian_does_not():
     dark, bright = torch.full((1, 3, 128, 128), 0.1), torch.full((1, 3, 128, 128), 0.8)
-    shot = NoiseParams(sigma_255=20.0, poisson_fraction=1.0, channel_correlation=0.0, spatial_sigma_px=0.0)
-    read = NoiseParams(sigma_255=20.0, poisson_fraction=0.0, channel_correlation=0.0, spatial_sigma_px=0.0)
+    shot = NoiseParams(sigma_255=20.0, poisson_fraction=1.0, channel_correlation=0.0, spatial_sigma_px=0.0,
+                       domain="srgb")
+    read = NoiseParams(sigma_255=20.0, poisson_fraction=0.0, channel_correlation=0.0, spatial_sigma_px=0.0,
+                       domain="srgb")
     std = {}
     for name, p in (("shot", shot), ("read", read)):
         for level, image in (("dark", dark), ("bright", bright)):
@@ -95,6 +99,16 @@ def test_poisson_noise_grows_with_signal_and_gaussian_does_not():
     assert std["shot", "dark"] == pytest.approx(20.0 * math.sqrt(0.2), rel=0.1)
     assert std["shot", "bright"] == pytest.approx(20.0 * math.sqrt(1.6), rel=0.1)
     assert std["read", "dark"] == pytest.approx(std["read", "bright"], rel=0.1)
+
+
+def test_linear_light_read_noise_is_stronger_in_the_shadows():
+    dark, grey = torch.full((1, 3, 128, 128), 0.15), torch.full((1, 3, 128, 128), 0.5)
+    p = NoiseParams(sigma_255=10.0, poisson_fraction=0.0, channel_correlation=0.0, spatial_sigma_px=0.0,
+                    domain="linear")
+    dark_std = float((degrade(dark, noise=p, seed=0).images - dark).std()) * 255
+    grey_std = float((degrade(grey, noise=p, seed=0).images - grey).std()) * 255
+    assert grey_std == pytest.approx(10.0, rel=0.1)
+    assert dark_std > 1.8 * grey_std
 
 
 def test_channel_correlated_noise_is_correlated():
@@ -157,6 +171,15 @@ def test_kernel_extents_match_the_calibration_definitions():
     assert kernel_extent(line) == pytest.approx(16.0, rel=0.05)
     extent, angle = path_extent_angle(linear_path(16.0, 20.0))
     assert extent == pytest.approx(16.0, rel=0.02) and angle == pytest.approx(20.0, abs=0.01)
+
+
+def test_linear_light_blur_smears_highlights_brighter():
+    images = torch.full((1, 3, 64, 64), 0.1)
+    images[..., 30:33, 30:33] = 1.0
+    plain = degrade(images, blur=BlurParams(kind="defocus", extent_px=10.0, linear_light=False), seed=0).images
+    light = degrade(images, blur=BlurParams(kind="defocus", extent_px=10.0, linear_light=True), seed=0).images
+    assert float(light[0, 0, 31, 31]) > float(plain[0, 0, 31, 31]) + 0.05
+    assert float(light[0, 0, 5, 5]) == pytest.approx(0.1, abs=1e-4)
 
 
 def test_rain_density_is_the_mean_opacity():
