@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ..diagnosis import Blur, calibration
 from . import kernels
 from .params import GAMMA, BlurParams
-from .seeding import Streams
+from .seeding import Streams, smooth_field
 
 
 def resolve(spec: float | BlurParams, streams: Streams) -> BlurParams:
@@ -30,18 +30,27 @@ def resolve(spec: float | BlurParams, streams: Streams) -> BlurParams:
         fill["angle_deg"] = round(streams.uniform(0.0, 180.0), 2) if kind == "motion" else 0.0
     if params.path is None:
         fill["path"] = streams.choice(("linear", "shake"), (0.4, 0.6)) if kind == "motion" else "linear"
+    if params.variation is None:
+        fill["variation"] = round(streams.uniform(0.2, 0.8), 4) if streams.uniform() < 0.3 else 0.0
     if params.linear_light is None:
         fill["linear_light"] = streams.uniform() < 0.5
     return dataclasses.replace(params, **fill)
 
 
-def make_kernel(params: BlurParams, streams: Streams) -> torch.Tensor:
-    """The [K,K] kernel of one resolved blur."""
+def make_kernels(params: BlurParams, streams: Streams) -> list[torch.Tensor]:
+    """The [K,K] kernel of one resolved blur, or two (smallest and largest extent) for a varying blur."""
+    spread = params.variation or 0.0
+    scales = (1.0 - spread / 2.0, 1.0 + spread / 2.0) if spread > 0 else (1.0,)
     if params.kind == "motion":
-        return kernels.motion_kernel(streams, params.extent_px, params.angle_deg, params.path)
+        return kernels.motion_kernels(streams, params.extent_px, params.angle_deg, params.path, scales)
     if params.kind == "defocus":
-        return kernels.defocus_kernel(params.extent_px)
-    return kernels.gaussian_kernel(params.extent_px / 4.0)
+        return [kernels.defocus_kernel(params.extent_px * scale) for scale in scales]
+    return [kernels.gaussian_kernel(params.extent_px * scale / 4.0) for scale in scales]
+
+
+def make_kernel(params: BlurParams, streams: Streams) -> torch.Tensor:
+    """The [K,K] kernel of one resolved blur at its mean extent."""
+    return make_kernels(dataclasses.replace(params, variation=0.0), streams)[0]
 
 
 def _fast_size(n: int) -> int:
@@ -81,14 +90,17 @@ def convolve(images: torch.Tensor, kernel_list: list[torch.Tensor]) -> torch.Ten
 
 def apply(images: torch.Tensor, params: list[BlurParams], streams: Streams) -> tuple[torch.Tensor, list[Blur]]:
     """Blur ``images`` [n,3,H,W] with one resolved parameter set per image."""
-    kernel_list = [make_kernel(p, streams) for p in params]
+    kernel_sets = [make_kernels(p, streams) for p in params]
     linear = torch.tensor([p.linear_light for p in params], device=images.device)[:, None, None, None]
-    if bool(linear.any()):
-        source = torch.where(linear, images.clamp(0.0, 1.0) ** GAMMA, images)
-        out = convolve(source, kernel_list)
+    light = bool(linear.any())
+    source = torch.where(linear, images.clamp(0.0, 1.0) ** GAMMA, images) if light else images
+    out = convolve(source, [k[0] for k in kernel_sets])
+    varying = [i for i, k in enumerate(kernel_sets) if len(k) > 1]
+    if varying:
+        stronger = convolve(source[varying], [kernel_sets[i][1] for i in varying])
+        out[varying] = torch.lerp(out[varying], stronger, _blend_weights(streams, len(varying), *images.shape[-2:]))
+    if light:
         out = torch.where(linear, out.clamp(0.0, 1.0) ** (1.0 / GAMMA), out)
-    else:
-        out = convolve(images, kernel_list)
     records = []
     for p in params:
         severity = calibration.severity_from_blur_extent(p.extent_px)
@@ -96,6 +108,15 @@ def apply(images: torch.Tensor, params: list[BlurParams], streams: Streams) -> t
         records.append(Blur(present=severity > 0, severity=severity, kind=p.kind,
                             extent_px=round(p.extent_px, 3), angle_deg=angle))
     return out, records
+
+
+def _blend_weights(streams: Streams, count: int, height: int, width: int) -> torch.Tensor:
+    """Smooth weights [count,1,H,W] in 0..1 averaging 0.5: where the stronger of two blurs applies."""
+    scale = min(1.0, 64 / max(height, width))
+    small = (max(2, round(height * scale)), max(2, round(width * scale)))
+    weights = torch.sigmoid(2.5 * smooth_field(streams, count, *small, cells=2))
+    weights = (weights - weights.mean(dim=(2, 3), keepdim=True) + 0.5).clamp(0.0, 1.0)
+    return F.interpolate(weights, size=(height, width), mode="bilinear", align_corners=False)
 
 
 def kernel_extent(kernel: torch.Tensor) -> float:

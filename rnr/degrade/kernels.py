@@ -145,8 +145,10 @@ def _delta_blend(weight: float, kernel: torch.Tensor) -> torch.Tensor:
     return (1.0 - weight) * delta + weight * kernel
 
 
-def motion_kernel(streams: Streams, extent_px: float, angle_deg: float, path: str) -> torch.Tensor:
-    """A motion kernel along a 'linear' or 'shake' path."""
+def motion_kernels(streams: Streams, extent_px: float, angle_deg: float, path: str,
+                   scales: tuple[float, ...] = (1.0,)) -> list[torch.Tensor]:
+    """Motion kernels along one 'linear' or 'shake' path, one per scale of its extent."""
     if path == "linear":
-        return rasterise_path(linear_path(extent_px, angle_deg))
-    return rasterise_path(*shake_path(streams, extent_px, angle_deg))
+        return [rasterise_path(linear_path(extent_px * scale, angle_deg)) for scale in scales]
+    points, weights = shake_path(streams, extent_px, angle_deg)
+    return [rasterise_path(points * scale, weights) for scale in scales]

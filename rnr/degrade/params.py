@@ -171,6 +171,9 @@ class BlurParams:
     """Motion direction in degrees from horizontal, 0..180 (counter-clockwise on screen)."""
     path: str | None = None
     """Motion path: 'linear' (a straight line) or 'shake' (a random camera-shake trajectory)."""
+    variation: float | None = None
+    """Relative spread of the blur across the image, 0..0.8 (depth of field, partly moving scenes): the
+    extent drifts smoothly between (1 - v/2) and (1 + v/2) times ``extent_px``, averaging ``extent_px``."""
     linear_light: bool | None = None
     """Blur in linear light (x^2.2) as a real exposure integrates it, so highlights smear into bright
     streaks; False blurs the image values directly."""
@@ -180,6 +183,7 @@ class BlurParams:
         _check_range("BlurParams", "extent_px", self.extent_px, 0.0, 200.0, " px")
         _check_range("BlurParams", "angle_deg", self.angle_deg, 0.0, 180.0, " degrees")
         _check_choice("BlurParams", "path", self.path, MOTION_PATHS)
+        _check_range("BlurParams", "variation", self.variation, 0.0, 0.8)
         if self.linear_light is not None and not isinstance(self.linear_light, bool):
             raise DegradeError(f"BlurParams.linear_light: expected True, False or None, got {self.linear_light!r}")
 

@@ -116,7 +116,8 @@ def test_free_parameters_differ_within_a_batch():
 def test_explicit_parameters_are_kept():
     haze = HazeParams(transmission=0.5, atmospheric_light=(0.9, 0.8, 0.7), depth_model="uniform",
                       airlight_variation=0.0, depth_edges=False)
-    blur = BlurParams(kind="motion", extent_px=12.0, angle_deg=30.0, path="linear", linear_light=False)
+    blur = BlurParams(kind="motion", extent_px=12.0, angle_deg=30.0, path="linear", variation=0.0,
+                      linear_light=False)
     noise = NoiseParams(sigma_255=20.0, kind="poisson")
     result = degrade(scene(2), haze=haze, blur=blur, noise=noise, seed=0)
     for diagnosis, applied in zip(result.diagnoses, result.params):
@@ -248,7 +249,8 @@ def test_one_type_at_a_time_in_formation_order_equals_one_call():
 
 @pytest.mark.parametrize("snap", [False, True])
 def test_edge_snapped_depth_keeps_the_calibration(snap):
-    result = degrade(scene(3, 96, 96), haze=HazeParams(transmission=0.37, depth_model="image", depth_edges=snap), seed=2)
+    haze = HazeParams(transmission=0.37, depth_model="image", depth_edges=snap)
+    result = degrade(scene(3, 96, 96), haze=haze, seed=2)
     for diagnosis, applied in zip(result.diagnoses, result.params):
         assert applied.haze.depth_edges is snap
         assert abs(diagnosis.haze.severity - 70) <= 1

@@ -182,6 +182,20 @@ def test_linear_light_blur_smears_highlights_brighter():
     assert float(light[0, 0, 5, 5]) == pytest.approx(0.1, abs=1e-4)
 
 
+@pytest.mark.parametrize("kind", ["motion", "defocus", "gaussian"])
+def test_spatially_varying_blur_lies_between_its_extremes(kind):
+    images = textured(1, 96)
+    base = {"kind": kind, "angle_deg": 60.0, "path": "shake", "linear_light": False}
+    varying = degrade(images, blur=BlurParams(extent_px=10.0, variation=0.8, **base), seed=3)
+    low = degrade(images, blur=BlurParams(extent_px=6.0, variation=0.0, **base), seed=3).images
+    high = degrade(images, blur=BlurParams(extent_px=14.0, variation=0.0, **base), seed=3).images
+    out = varying.images
+    assert float(((out - low) * (out - high)).max()) < 1e-6
+    closer_to_low = ((out - low).abs() < (out - high).abs()).float().mean()
+    assert 0.15 < float(closer_to_low) < 0.85
+    assert varying.diagnoses[0].blur.extent_px == pytest.approx(10.0)
+
+
 def test_rain_density_is_the_mean_opacity():
     black = torch.zeros(2, 3, 128, 128)
     params = RainParams(density=0.06, blend="over", colour=(1.0, 1.0, 1.0))
