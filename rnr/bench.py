@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from . import api, registry
-from .devices import resolve_device
+from .devices import resolve_device, resolve_dtype
 from .diagnosis import Diagnosis
 from .errors import BackendError
 
@@ -168,7 +168,8 @@ def run_bench(kinds: Sequence[str] = ("restorer", "reasoner"), backends: Sequenc
 def _bench_one(kind: str, name: str, device: torch.device, dtype: str, images: torch.Tensor,
                diagnoses: list[Diagnosis], warmup: int, repeats: int, options: dict[str, Any]) -> BenchResult:
     batch, _, height, width = images.shape
-    row = dict(kind=kind, backend=name, device=str(device), dtype=dtype, height=height, width=width, batch=batch,
+    dtype_name = str(resolve_dtype(dtype, device)).replace("torch.", "") if dtype in ("", "auto") else dtype
+    row = dict(kind=kind, backend=name, device=str(device), dtype=dtype_name, height=height, width=width, batch=batch,
                repeats=repeats, warmup=warmup)
     try:
         loader = api.load_reasoner if kind == "reasoner" else api.load_restorer
@@ -195,7 +196,7 @@ def to_markdown(results: Sequence[BenchResult]) -> str:
     lines = ["| kind | backend | device | dtype | size | median ms | ms / MP | peak MiB |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        size = f"{r.batch}x{r.width}x{r.height}"
+        size = f"{r.width}x{r.height}" + (f" (batch {r.batch})" if r.batch > 1 else "")
         if r.error:
             lines.append(f"| {r.kind} | {r.backend} | {r.device} | {r.dtype} | {size} | failed: {r.error} | | |")
             continue

@@ -98,11 +98,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         height, width = clean.shape[-2:]
         print(f"rnr demo: {source.name} at {width}x{height}")
-        print(f"{'case':<14} {'PSNR before -> after':>24} {'SSIM before -> after':>22} {'severity':>14}")
+        print(f"{'case':<14}  {'PSNR before -> after':<22}  {'SSIM before -> after':<20}  severity before -> after")
         for r in results:
-            print(f"{r['case']:<14} {r['psnr_before']:>9.2f} -> {r['psnr_after']:6.2f} dB "
-                  f"{r['ssim_before']:>12.4f} -> {r['ssim_after']:.4f} "
-                  f"{r['severity_before']:>7} -> {r['severity_after']}")
+            psnr_text = f"{r['psnr_before']:.2f} -> {r['psnr_after']:.2f} dB"
+            ssim_text = f"{r['ssim_before']:.4f} -> {r['ssim_after']:.4f}"
+            print(f"{r['case']:<14}  {psnr_text:<22}  {ssim_text:<20}  {r['severity_before']} -> {r['severity_after']}")
         print(f"wrote {figure}, {out / 'diagnosis.json'} and {out / 'ground_truth.json'}", file=sys.stderr)
     return 0
 

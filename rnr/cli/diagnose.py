@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import Interrupted
 from ..images import load_image
 from .common import (add_max_pixels_arg, add_model_args, dumps, expand_inputs, load_model, max_pixels, progress_bar,
                      report_failure, write_text)
@@ -34,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             image = load_image(path, max_pixels=max_pixels(args))
             results.append((path, reasoner.diagnose(image.tensor)[0]))
+        except Interrupted:
+            raise
         except Exception as exc:  # one bad file must not stop the others
             report_failure(path, exc)
             failed.append(path)

@@ -8,7 +8,7 @@ import os
 import sys
 
 from ..diagnosis import Diagnosis, from_dict
-from ..errors import DiagnosisError, RnRError
+from ..errors import DiagnosisError, Interrupted, RnRError
 from ..images import load_image, save_image
 from .common import (add_max_pixels_arg, add_model_args, dumps, expand_inputs, load_model, max_pixels, output_paths,
                      progress_bar, read_text, report_failure, write_text)
@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             restored = restorer.restore(image.tensor, [diagnosis], strength=args.strength, seed=args.seed)
             save_image(target, restored, image.alpha)
             used.append(diagnosis.to_dict())
+        except Interrupted:
+            raise
         except Exception as exc:  # one bad file must not stop the others
             report_failure(path, exc)
             failed.append(path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import ImageError
+from ..errors import ImageError, Interrupted
 from ..images import load_image
 from ..metrics import psnr, ssim
 from .common import (add_max_pixels_arg, add_model_args, dumps, expand_inputs, load_model, max_pixels, progress_bar,
@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
                 row["psnr_db"] = float(psnr(image, reference)[0])
                 row["ssim"] = float(ssim(image, reference)[0])
             rows.append(row)
+        except Interrupted:
+            raise
         except Exception as exc:  # one bad file must not stop the others
             report_failure(path, exc)
             failed.append(path)
