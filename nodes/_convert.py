@@ -1,4 +1,4 @@
-"""Layout conversion between ComfyUI and rnr, and the nodes' error messages.
+"""Layout conversion between ComfyUI and rnr, and checks of the custom wire values.
 
 ComfyUI's IMAGE is float [B,H,W,C] in 0..1 on the CPU (C is 3, sometimes 1 or 4); rnr works on
 float32 [B,3,H,W]. Alpha and grayscale channels are split off on the way in and put back on the way
@@ -62,8 +62,8 @@ def to_comfy(rgb: torch.Tensor) -> torch.Tensor:
     return rgb.detach().float().clamp(0.0, 1.0).permute(0, 2, 3, 1).contiguous().cpu()
 
 
-def check_diagnoses(diagnoses: object, batch: int, name: str = "diagnosis") -> list[Diagnosis]:
-    """One Diagnosis per image: a batch of ``batch`` or a single one broadcast to every image."""
+def check_diagnoses(diagnoses: object, batch: int | None = None, name: str = "diagnosis") -> list[Diagnosis]:
+    """The diagnoses on an RNR_DIAGNOSIS wire; with ``batch``, one per image (a single one is broadcast)."""
     if isinstance(diagnoses, Diagnosis):
         diagnoses = [diagnoses]
     if not isinstance(diagnoses, (list, tuple)) or not diagnoses or \
@@ -71,18 +71,12 @@ def check_diagnoses(diagnoses: object, batch: int, name: str = "diagnosis") -> l
         raise RnRError(f"input '{name}' must be an RNR_DIAGNOSIS (from RnR Reason, Diagnosis Edit or Diagnosis "
                        f"From JSON), got {type(diagnoses).__name__}")
     diagnoses = list(diagnoses)
-    if len(diagnoses) == batch:
+    if batch is None or len(diagnoses) == batch:
         return diagnoses
     if len(diagnoses) == 1:
         return diagnoses * batch
     raise RnRError(f"input '{name}' holds {len(diagnoses)} diagnoses but the image batch has {batch} images; "
                    "use one diagnosis per image (reason on the same batch) or a single diagnosis for all")
-
-
-def one_line(text: str, limit: int = 400) -> str:
-    """``text`` on one line, shortened to ``limit`` characters."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def batch_report(diagnoses: list[Diagnosis]) -> str:

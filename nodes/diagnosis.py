@@ -85,7 +85,7 @@ class RnRDiagnosisEdit:
 
     def edit(self, diagnosis: list[Diagnosis], scene: str = "", order: str = "", json_override: str = "",
              **widgets: object) -> tuple[list[Diagnosis], str]:
-        diagnoses = check_diagnoses(diagnosis, len(diagnosis) if isinstance(diagnosis, (list, tuple)) else 1)
+        diagnoses = check_diagnoses(diagnosis)
         if json_override and json_override.strip():
             replacement = diagnoses_from_json(json_override)
             if len(replacement) == 1:
@@ -127,7 +127,7 @@ class RnRDiagnosisToText:
         return {"required": {"diagnosis": _DIAGNOSIS_IN}}
 
     def to_text(self, diagnosis: list[Diagnosis]) -> tuple[str, str]:
-        diagnoses = check_diagnoses(diagnosis, len(diagnosis) if isinstance(diagnosis, (list, tuple)) else 1)
+        diagnoses = check_diagnoses(diagnosis)
         return (batch_report(diagnoses), diagnoses_to_json(diagnoses))
 
 
@@ -169,7 +169,7 @@ class RnRDiagnosisToPrompt:
         }}
 
     def to_prompt(self, diagnosis: list[Diagnosis], index: int) -> tuple[str]:
-        diagnoses = check_diagnoses(diagnosis, len(diagnosis) if isinstance(diagnosis, (list, tuple)) else 1)
+        diagnoses = check_diagnoses(diagnosis)
         if not 0 <= index < len(diagnoses):
             raise RnRError(f"index {index} is out of range: the diagnosis input holds {len(diagnoses)} "
                            f"diagnos{'is' if len(diagnoses) == 1 else 'es'} (use 0..{len(diagnoses) - 1})")

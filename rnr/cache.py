@@ -140,12 +140,16 @@ def _env_gib(name: str) -> int | None:
 
 
 def default_budget_bytes() -> int | None:
-    """Host-memory budget: ``$RNR_CACHE_BUDGET_GB`` GiB, else half the machine's RAM."""
+    """Host-memory budget: ``$RNR_CACHE_BUDGET_GB`` GiB, else 75 % of the machine's RAM.
+
+    Generous on purpose: evicting a model that the next run needs again costs a full reload, and the
+    host application (ComfyUI) frees memory through the hooks when it needs it.
+    """
     from_env = _env_gib("RNR_CACHE_BUDGET_GB")
     if from_env is not None:
         return from_env
     physical = _physical_memory_bytes()
-    return physical // 2 if physical else None
+    return physical * 3 // 4 if physical else None
 
 
 def default_device_budget_bytes(device: torch.device) -> int | None:
