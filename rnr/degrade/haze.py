@@ -57,7 +57,7 @@ def random_airlight(streams: Streams) -> tuple[float, float, float]:
     return tuple(round(min(1.0, max(0.0, c)), 4) for c in colour)
 
 
-def solve_beta(depth: torch.Tensor, target: torch.Tensor, iterations: int = 30) -> torch.Tensor:
+def solve_beta(depth: torch.Tensor, target: torch.Tensor, iterations: int = 24) -> torch.Tensor:
     """beta [n] with mean(exp(-beta*depth)) = target [n] for depth [n,1,H,W].
 
     Bisection in log beta on an area-pooled copy of at most 32x32 pixels, then two Newton steps on the

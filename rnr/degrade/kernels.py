@@ -16,20 +16,28 @@ import torch
 from .seeding import Streams
 
 
-def path_extent_angle(points: torch.Tensor) -> tuple[float, float]:
-    """(extent_px, angle_deg) of a motion path [N,2] by its principal axis."""
-    centred = points - points.mean(dim=0, keepdim=True)
-    covariance = centred.T @ centred / points.shape[0]
-    values, vectors = torch.linalg.eigh(covariance.double())
-    major = vectors[:, 1]
-    angle = math.degrees(math.atan2(-float(major[1]), float(major[0]))) % 180.0
-    return math.sqrt(12.0 * max(float(values[1]), 0.0)), angle
+def path_extent_angle(points: torch.Tensor, weights: torch.Tensor | None = None) -> tuple[float, float]:
+    """(extent_px, angle_deg) of a motion path [N,2] (optionally weighted) by its principal axis."""
+    points = points.double()
+    weights = torch.ones(points.shape[0], dtype=torch.float64) if weights is None else weights.double()
+    weights = weights / weights.sum()
+    mean = (weights[:, None] * points).sum(dim=0)
+    centred = points - mean
+    cxx = float((weights * centred[:, 0] ** 2).sum())
+    cyy = float((weights * centred[:, 1] ** 2).sum())
+    cxy = float((weights * centred[:, 0] * centred[:, 1]).sum())
+    largest = 0.5 * (cxx + cyy) + math.sqrt(0.25 * (cxx - cyy) ** 2 + cxy ** 2)
+    # Principal axis of [[cxx, cxy], [cxy, cyy]] in (x, y_down); the screen angle flips y.
+    axis = 0.5 * math.atan2(2.0 * cxy, cxx - cyy)
+    angle = math.degrees(-axis) % 180.0
+    return math.sqrt(12.0 * max(largest, 0.0)), angle
 
 
 def linear_path(extent_px: float, angle_deg: float, samples: int = 0) -> torch.Tensor:
     """A straight path of length ``extent_px`` through the origin at ``angle_deg``."""
-    samples = samples or max(2, math.ceil(extent_px * 4) + 1)
-    s = torch.linspace(-0.5, 0.5, samples, dtype=torch.float64) * extent_px
+    samples = samples or max(2, math.ceil(extent_px * 4))
+    # Midpoints of equal pieces: their spread is that of the continuous segment, to 1/samples^2.
+    s = ((torch.arange(samples, dtype=torch.float64) + 0.5) / samples - 0.5) * extent_px
     angle = math.radians(angle_deg)
     return torch.stack([s * math.cos(angle), -s * math.sin(angle)], dim=1)
 
@@ -66,16 +74,17 @@ def shake_path(streams: Streams, extent_px: float, angle_deg: float,
         vx, vy = vx / norm, vy / norm
         x, y = x + speed * vx, y + speed * vy
     path = torch.tensor(points, dtype=torch.float64)
-    path = path - path.mean(dim=0, keepdim=True)
-    extent, angle = path_extent_angle(path)
-    if extent <= 1e-9:
+    raw_extent, _ = path_extent_angle(path)
+    if raw_extent <= 1e-9:
         line = linear_path(extent_px, angle_deg)
         return line, torch.ones(line.shape[0], dtype=torch.float64)
+    points_dense, weights = _densify(path * (extent_px / raw_extent))
+    extent, angle = path_extent_angle(points_dense, weights)
+    centre = (weights[:, None] * points_dense).sum(dim=0) / weights.sum()
     turn = math.radians(angle_deg - angle)
     # Rotating by +turn on screen (y down) is a clockwise matrix in (x, y_down) coordinates.
     rotation = torch.tensor([[math.cos(turn), math.sin(turn)], [-math.sin(turn), math.cos(turn)]], dtype=torch.float64)
-    path = path @ rotation.T * (extent_px / extent)
-    return _densify(path)
+    return (points_dense - centre) @ rotation.T * (extent_px / extent), weights
 
 
 def _densify(path: torch.Tensor, spacing: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,6 +13,7 @@ lifts the noise in the shadows; its sigma is scaled so the std at mid-grey is st
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import torch
@@ -53,6 +54,7 @@ def resolve(spec: float | NoiseParams, streams: Streams) -> NoiseParams:
     return dataclasses.replace(params, **fill)
 
 
+@functools.lru_cache(maxsize=1024)
 def linear_sigma_for(sigma: float) -> float:
     """The std in linear light at mid-grey (0.5^gamma) whose noise, clipped to 0..1 and gamma-encoded,
     has std ``sigma`` (0..1 units) around mid-grey; solved by bisection on a quadrature of the normal."""
