@@ -96,6 +96,19 @@ def model_folders(kind: str) -> list[str]:
     return unique
 
 
+def comfy_model_files(folder_name: str) -> dict[str, str]:
+    """Files of one of ComfyUI's own model folders (e.g. ``diffusion_models``): name -> full path."""
+    folder_paths = comfy_module("folder_paths")
+    if folder_paths is None or folder_name not in folder_paths.folder_names_and_paths:
+        return {}
+    found = {}
+    for name in folder_paths.get_filename_list(folder_name):
+        path = folder_paths.get_full_path(folder_name, name)
+        if path:
+            found[name] = path
+    return found
+
+
 def register_model_folders() -> None:
     """Register ``models/rnr/reasoners`` and ``models/rnr/restorers`` with ComfyUI's folder_paths."""
     folder_paths = comfy_module("folder_paths")

@@ -50,8 +50,22 @@ def device_choices() -> list[str]:
     return choices
 
 
+COMFY_SPLIT_FILES = {"restorer": ("diffusion_models", ("qwen_image_edit", "qwen-image-edit"))}
+"""Model files users already keep in ComfyUI's own folders that a restorer backend can load
+(qwen_image_edit loads ComfyUI's split files); listed as ``<folder>/<file>``."""
+
+
+def _split_files(kind: str) -> dict[str, str]:
+    if kind not in COMFY_SPLIT_FILES:
+        return {}
+    folder, stems = COMFY_SPLIT_FILES[kind]
+    return {f"{folder}/{name}": path for name, path in _comfy.comfy_model_files(folder).items()
+            if any(stem in name.lower() for stem in stems)}
+
+
 def model_choices(kind: str) -> list[str]:
-    """``(built-in)`` then every model file or folder under the registered folders, by name."""
+    """``(built-in)``, every model file or folder under the registered folders, then usable files
+    from ComfyUI's own model folders."""
     names: list[str] = []
     for folder in _comfy.model_folders(_FOLDERS[kind]):
         if not os.path.isdir(folder):
@@ -63,7 +77,7 @@ def model_choices(kind: str) -> list[str]:
             if os.path.isdir(full) or entry.lower().endswith(_MODEL_SUFFIXES):
                 if entry not in names:
                     names.append(entry)
-    return [BUILT_IN] + names
+    return [BUILT_IN] + names + sorted(_split_files(kind))
 
 
 def resolve_model_path(kind: str, model: str) -> str:
@@ -72,6 +86,9 @@ def resolve_model_path(kind: str, model: str) -> str:
         return ""
     if os.path.isabs(model) and os.path.exists(model):
         return model
+    split = _split_files(kind)
+    if model in split:
+        return split[model]
     searched = _comfy.model_folders(_FOLDERS[kind])
     for folder in searched:
         candidate = os.path.join(folder, model)
@@ -149,7 +166,9 @@ def _loader_inputs(kind: str) -> dict:
             "model": (model_choices(kind), {
                 "default": BUILT_IN,
                 "tooltip": f"Model file or folder from ComfyUI/models/rnr/{_FOLDERS[kind]}/ "
-                           f"({BUILT_IN} for backends that ship their weights or need none)."}),
+                           f"({BUILT_IN} for backends that ship their weights or need none)"
+                           + (". Qwen-Image-Edit files in models/diffusion_models/ are listed too."
+                              if kind == "restorer" else ".")}),
             "dtype": (DTYPES, {
                 "default": "auto",
                 "tooltip": "Weight precision. auto = bf16/fp16 on a GPU, fp32 on the CPU."}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -85,6 +86,11 @@ class FakeComfy:
 
         folder_paths.add_model_folder_path = add_model_folder_path
         folder_paths.get_folder_paths = lambda name: list(folder_paths.folder_names_and_paths[name][0])
+        diffusion_models = tmp_path / "models" / "diffusion_models"
+        folder_paths.folder_names_and_paths["diffusion_models"] = ([str(diffusion_models)], {".safetensors"})
+        folder_paths.get_filename_list = lambda name: sorted(
+            p.name for p in Path(folder_paths.folder_names_and_paths[name][0][0]).glob("*.safetensors"))
+        folder_paths.get_full_path = lambda name, file: str(Path(folder_paths.folder_names_and_paths[name][0][0]) / file)
         from aiohttp import web
         server = types.ModuleType("server")
         server.PromptServer = type("PromptServer", (), {"instance": types.SimpleNamespace(routes=web.RouteTableDef())})
@@ -177,3 +183,19 @@ def test_install_hooks_folders_and_stats_route(comfy, monkeypatch):
     finally:
         cache.remove_before_load_hook(memory._free_comfy_memory)
         comfy.mm.unload_all_models, comfy.mm.free_memory = original_unload, original_free
+
+
+def test_models_folders_inside_comfyui(comfy, tmp_path):
+    (tmp_path / "models" / "rnr" / "restorers" / "my-edit-model").mkdir(parents=True)
+    (tmp_path / "models" / "diffusion_models").mkdir(parents=True)
+    for name in ("qwen_image_edit_2509_fp8_e4m3fn.safetensors", "flux1-dev.safetensors"):
+        (tmp_path / "models" / "diffusion_models" / name).write_bytes(b"")
+    loaders = pack_module("nodes.loaders")
+    assert loaders.model_choices("restorer") == [
+        "(built-in)", "my-edit-model", "diffusion_models/qwen_image_edit_2509_fp8_e4m3fn.safetensors"]
+    assert loaders.model_choices("reasoner") == ["(built-in)"]
+    assert loaders.resolve_model_path("restorer", "my-edit-model") == str(
+        tmp_path / "models" / "rnr" / "restorers" / "my-edit-model")
+    assert loaders.resolve_model_path(
+        "restorer", "diffusion_models/qwen_image_edit_2509_fp8_e4m3fn.safetensors") == str(
+        tmp_path / "models" / "diffusion_models" / "qwen_image_edit_2509_fp8_e4m3fn.safetensors")
