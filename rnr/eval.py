@@ -40,14 +40,30 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class Pair:
-    """One evaluation image: its name, group, degraded and clean versions ([1,3,H,W]) and, for
-    synthetic pairs, the ground-truth diagnosis."""
+    """One evaluation image: its name and group, and either its degraded and clean versions in memory
+    ([1,3,H,W]; synthetic pairs, with their ground-truth diagnosis) or the two files to read them from
+    when needed (folder pairs, so that big benchmark sets never sit in memory at once)."""
 
     name: str
     group: str
-    degraded: torch.Tensor
-    clean: torch.Tensor
+    degraded: torch.Tensor | None = None
+    clean: torch.Tensor | None = None
     truth: Diagnosis | None = None
+    degraded_path: str = ""
+    clean_path: str = ""
+    max_pixels: int | None = None
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(degraded, clean), read from the files if not in memory; raises RnRError if they don't match."""
+        if self.degraded is not None and self.clean is not None:
+            return self.degraded, self.clean
+        options = {} if self.max_pixels is None else {"max_pixels": self.max_pixels}
+        degraded = load_image(self.degraded_path, **options).tensor
+        clean = load_image(self.clean_path, **options).tensor
+        if degraded.shape != clean.shape:
+            raise RnRError(f"{self.name}: degraded is {degraded.shape[-1]}x{degraded.shape[-2]} but clean is "
+                           f"{clean.shape[-1]}x{clean.shape[-2]}")
+        return degraded, clean
 
 
 @dataclass
@@ -95,7 +111,7 @@ class EvalReport:
             lines += ["", "| reasoner | " + " | ".join(f"{t} F1 / MAE" for t in DEGRADATIONS)
                       + " | clean flagged |", "|" + "---|" * (2 + len(DEGRADATIONS))]
             for name, accuracy in self.reasoners.items():
-                cells = [f"{accuracy[t]['f1']:.3f} / {_num(accuracy[t]['severity_mae'])}" for t in DEGRADATIONS]
+                cells = [f"{_ratio(accuracy[t]['f1'])} / {_num(accuracy[t]['severity_mae'])}" for t in DEGRADATIONS]
                 lines.append(f"| {name} | " + " | ".join(cells) + f" | {_pct(accuracy['clean_flagged_rate'])} |")
         if self.skipped:
             lines += ["", f"Skipped {len(self.skipped)}: " + "; ".join(self.skipped)]
@@ -110,6 +126,10 @@ def _num(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.1f}"
 
 
+def _ratio(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
+
+
 def _pct(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:.1f} %"
 
@@ -117,7 +137,7 @@ def _pct(value: float) -> str:
 # ---- pairs ---------------------------------------------------------------------------------------
 def folder_pairs(folder: str | os.PathLike, max_pixels: int | None = None) -> tuple[list[Pair], list[str]]:
     """(pairs, skipped) from ``folder/degraded/NAME`` and ``folder/clean/NAME``; a clean file with the
-    same stem but another suffix also matches. Unreadable or mismatched pairs are skipped with the reason."""
+    same stem but another suffix also matches. Files are read during evaluation, one pair at a time."""
     root = Path(folder)
     degraded_dir, clean_dir = root / "degraded", root / "clean"
     for sub in (degraded_dir, clean_dir):
@@ -126,26 +146,16 @@ def folder_pairs(folder: str | os.PathLike, max_pixels: int | None = None) -> tu
                            f"{sub} is missing")
     clean_by_stem = {Path(p).stem: p for p in list_image_files(clean_dir)}
     pairs, skipped = [], []
-    options = {} if max_pixels is None else {"max_pixels": max_pixels}
     for path in list_image_files(degraded_dir):
         name = Path(path).name
         clean_path = str(clean_dir / name) if (clean_dir / name).is_file() else clean_by_stem.get(Path(path).stem)
         if clean_path is None:
             skipped.append(f"{name}: no clean/{name}")
             continue
-        try:
-            degraded, clean = load_image(path, **options).tensor, load_image(clean_path, **options).tensor
-        except RnRError as exc:
-            skipped.append(str(exc))
-            continue
-        if degraded.shape != clean.shape:
-            skipped.append(f"{name}: degraded is {degraded.shape[-1]}x{degraded.shape[-2]} but clean is "
-                           f"{clean.shape[-1]}x{clean.shape[-2]}")
-            continue
-        pairs.append(Pair(name=name, group="all", degraded=degraded, clean=clean))
+        pairs.append(Pair(name=name, group="all", degraded_path=path, clean_path=clean_path, max_pixels=max_pixels))
     if not pairs:
-        raise RnRError(f"{folder}: no usable (degraded, clean) pairs" + (f"; skipped: {'; '.join(skipped)}"
-                                                                         if skipped else ""))
+        raise RnRError(f"{folder}: no (degraded, clean) pairs with the same file names"
+                       + (f"; skipped: {'; '.join(skipped)}" if skipped else ""))
     return pairs, skipped
 
 
@@ -219,49 +229,51 @@ def evaluate(pairs: list[Pair], restorers: Sequence[str], *, guide: str = "auto"
     """Restore every pair with each restorer and tabulate PSNR/SSIM per group; score ``reasoners``.
 
     ``guide``: ``"truth"`` (ground-truth diagnoses; synthetic pairs only), ``"paired"`` (each restorer
-    with the reasoner of the same name), or a reasoner name (``"auto"`` = the default reasoner).
+    with the reasoner of the same name), or a reasoner name (``"auto"`` = the default reasoner). A pair
+    whose files cannot be read or do not match is skipped and listed in the report.
     """
     if guide == "truth" and any(p.truth is None for p in pairs):
         raise RnRError("guide 'truth' needs ground-truth diagnoses, which only the synthetic set has; "
                        "use a reasoner name instead")
-    restorer_names = [api.resolve_backend("restorer", name) for name in restorers]
+    restorer_names = list(dict.fromkeys(api.resolve_backend("restorer", name) for name in restorers))
     reasoner_names = list(dict.fromkeys(api.resolve_backend("reasoner", name) for name in reasoners))
     guides = {r: _guide_name(guide, r) for r in restorer_names}
     needed = list(dict.fromkeys(reasoner_names + [g for g in guides.values() if g != "truth"]))
-    total = len(pairs) * (len(needed) + len(restorer_names))
-    done = 0
-
-    def step(count: int) -> None:
-        nonlocal done
-        done += count
-        if progress is not None:
-            progress(done, total)
-
-    diagnoses: dict[str, list[Diagnosis]] = {}
-    for name in needed:
-        model = api.load_reasoner(name, device=device, dtype=dtype)
-        diagnoses[name] = []
-        for batch in _batches(pairs, batch_size):
-            diagnoses[name].extend(model.diagnose(torch.cat([p.degraded for p in batch])))
-            step(len(batch))
-    if "truth" in guides.values():
-        diagnoses["truth"] = [p.truth for p in pairs]  # type: ignore[misc]
-
+    reasoner_models = {name: api.load_reasoner(name, device=device, dtype=dtype) for name in needed}
+    restorer_models = {name: api.load_restorer(name, device=device, dtype=dtype) for name in restorer_names}
     methods = [INPUT, *restorer_names]
-    scores: dict[str, list[tuple[float, float]]] = {INPUT: _scores([p.degraded for p in pairs], pairs)}
-    for name in restorer_names:
-        model = api.load_restorer(name, device=device, dtype=dtype)
-        outputs, start = [], 0
-        for batch in _batches(pairs, batch_size):
-            guide_diagnoses = diagnoses[guides[name]][start:start + len(batch)]
-            images = torch.cat([p.degraded for p in batch])
-            restored = model.restore(images, guide_diagnoses, strength=strength, seed=seed)
-            outputs.extend(restored[i:i + 1].detach().float().cpu() for i in range(len(batch)))
-            start += len(batch)
-            step(len(batch))
-        scores[name] = _scores(outputs, pairs)
+    skipped = list(skipped)
+    groups_seen: list[str] = []
+    scores: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
+    predictions: dict[str, list[Diagnosis]] = {name: [] for name in reasoner_names}
+    truths: list[Diagnosis | None] = []
+    done = 0
+    for batch in _batches(pairs, batch_size):
+        try:
+            loaded = [p.tensors() for p in batch]
+        except RnRError as exc:
+            skipped.append(str(exc))
+            done += len(batch)
+            continue
+        degraded = torch.cat([d for d, _ in loaded])
+        clean = torch.cat([c for _, c in loaded])
+        found = {name: model.diagnose(degraded) for name, model in reasoner_models.items()}
+        found["truth"] = [p.truth for p in batch]  # type: ignore[assignment]
+        scores[INPUT].extend(_scores(degraded, clean))
+        for name, model in restorer_models.items():
+            restored = model.restore(degraded, found[guides[name]], strength=strength, seed=seed)
+            scores[name].extend(_scores(restored.detach().float().cpu(), clean))
+        for name in reasoner_names:
+            predictions[name].extend(found[name])
+        truths.extend(p.truth for p in batch)
+        groups_seen.extend(p.group for p in batch)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(pairs))
+    if not groups_seen:
+        raise RnRError("no pair could be evaluated; skipped: " + "; ".join(skipped))
 
-    groups = list(dict.fromkeys(p.group for p in pairs))
+    groups = list(dict.fromkeys(groups_seen))
     degraded_groups = [g for g in groups if g != "clean"]
     if len(degraded_groups) > 1:
         groups.append("all")
@@ -269,18 +281,18 @@ def evaluate(pairs: list[Pair], restorers: Sequence[str], *, guide: str = "auto"
     ssim_table: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}
     for group in groups:
-        members = [i for i, p in enumerate(pairs) if p.group == group or (group == "all" and p.group in degraded_groups)]
+        members = [i for i, g in enumerate(groups_seen) if g == group or (group == "all" and g in degraded_groups)]
         counts[group] = len(members)
         psnr_table[group] = {m: _mean([scores[m][i][0] for i in members]) for m in methods}
         ssim_table[group] = {m: _mean([scores[m][i][1] for i in members]) for m in methods}
 
     accuracy = {}
-    if reasoner_names and all(p.truth is not None for p in pairs):
-        accuracy = {name: reasoner_accuracy(diagnoses[name], [p.truth for p in pairs]) for name in reasoner_names}
+    if reasoner_names and all(t is not None for t in truths):
+        accuracy = {name: reasoner_accuracy(predictions[name], truths) for name in reasoner_names}  # type: ignore[arg-type]
     run_settings = {"guide": guide, "guides": guides, "strength": strength, "seed": seed, "device": device,
                     "dtype": dtype, **(settings or {})}
     return EvalReport(title=title, methods=methods, groups=groups, psnr=psnr_table, ssim=ssim_table, counts=counts,
-                      reasoners=accuracy, settings=run_settings, skipped=list(skipped))
+                      reasoners=accuracy, settings=run_settings, skipped=skipped)
 
 
 def _guide_name(guide: str, restorer: str) -> str:
@@ -292,10 +304,11 @@ def _guide_name(guide: str, restorer: str) -> str:
 
 
 def _batches(pairs: list[Pair], batch_size: int):
-    """Consecutive runs of same-sized pairs, at most ``batch_size`` long."""
+    """Consecutive in-memory pairs of one size, at most ``batch_size`` long; file pairs one at a time."""
     batch: list[Pair] = []
     for pair in pairs:
-        if batch and (len(batch) >= batch_size or pair.degraded.shape != batch[0].degraded.shape):
+        if batch and (len(batch) >= batch_size or pair.degraded is None or batch[0].degraded is None
+                      or pair.degraded.shape != batch[0].degraded.shape):
             yield batch
             batch = []
         batch.append(pair)
@@ -303,12 +316,9 @@ def _batches(pairs: list[Pair], batch_size: int):
         yield batch
 
 
-def _scores(outputs: list[torch.Tensor], pairs: list[Pair]) -> list[tuple[float, float]]:
-    results = []
-    for output, pair in zip(outputs, pairs):
-        output = output.to(pair.clean.device)
-        results.append((float(psnr(output, pair.clean)[0]), float(ssim(output, pair.clean)[0])))
-    return results
+def _scores(images: torch.Tensor, clean: torch.Tensor) -> list[tuple[float, float]]:
+    images = images.to(clean.device)
+    return list(zip(psnr(images, clean).tolist(), ssim(images, clean).tolist()))
 
 
 def _mean(values: list[float]) -> float:

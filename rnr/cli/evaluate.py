@@ -79,6 +79,6 @@ def run(args: argparse.Namespace) -> int:
     print(text)
     if args.output:
         write_text(args.output, text + "\n")
-    for reason in skipped:
+    for reason in report.skipped:
         print(f"rnr: skipped {reason}", file=sys.stderr)
-    return 1 if skipped else 0
+    return 1 if report.skipped else 0
