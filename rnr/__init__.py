@@ -13,7 +13,7 @@ from .errors import DiagnosisError, ImageError, Interrupted, ModelNotFoundError,
 
 __version__ = "0.1.0"
 
-_API = ("diagnose", "restore", "score", "degrade_image", "load_reasoner", "load_restorer", "run_pipeline")
+_API = ("diagnose", "restore", "score", "compare", "degrade_image", "load_reasoner", "load_restorer", "run_pipeline")
 
 
 def __getattr__(name: str) -> Any:
