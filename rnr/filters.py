@@ -43,13 +43,17 @@ def pad_symmetric(x: torch.Tensor, left: int, right: int, top: int, bottom: int)
     if left == right == top == bottom == 0:
         return x
     h, w = x.shape[-2:]
+    if max(top, bottom) <= h and max(left, right) <= w:
+        # One mirror is enough: flipped edge slices are much cheaper than a gather.
+        x = torch.cat([x[..., :top, :].flip(-2), x, x[..., h - bottom:, :].flip(-2)], dim=-2)
+        return torch.cat([x[..., :left].flip(-1), x, x[..., w - right:].flip(-1)], dim=-1)
     rows = symmetric_indices(h, top, bottom, x.device)
     cols = symmetric_indices(w, left, right, x.device)
     return x.index_select(-2, rows).index_select(-1, cols)
 
 
-def _box_1d(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
-    """Mean over a window of ``2*radius+1`` along ``dim``, normalised by the samples inside the image."""
+def box_filter_1d(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """Mean over a window of ``2*radius+1`` samples along one axis ``dim``; edges average what lies inside."""
     dim = dim % x.dim()
     n = x.shape[dim]
     if radius <= 0 or n == 1:
@@ -80,7 +84,7 @@ def box_filter(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Local mean over a ``(2*radius+1)^2`` window, in O(1) per pixel; edges average what lies inside."""
     _check_4d(x)
     radius = int(radius)
-    return _box_1d(_box_1d(x, radius, -1), radius, -2)
+    return box_filter_1d(box_filter_1d(x, radius, -1), radius, -2)
 
 
 def gaussian_kernel1d(sigma_px: float, radius: int | None = None, *, device: torch.device | None = None,
@@ -169,6 +173,24 @@ def opponent_to_rgb(channels: torch.Tensor) -> torch.Tensor:
     return torch.einsum("ji,bjhw->bihw", _OPPONENT.to(channels), channels)
 
 
+def guided_filter_coefficients(guide: torch.Tensor, src: torch.Tensor, radius: int,
+                               eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The smoothed linear coefficients ``(a, b)`` of the grey guided filter: output = a * guide + b.
+
+    Computed at the resolution given; upsampling ``a`` and ``b`` and applying them to a full-resolution
+    guide is the fast guided filter (He & Sun 2015), which is how huge images are handled.
+    """
+    _check_4d(guide, "guide")
+    _check_4d(src, "src")
+    mean_i = box_filter(guide, radius)
+    mean_p = box_filter(src, radius)
+    cov_ip = box_filter(guide * src, radius) - mean_i * mean_p
+    var_i = box_filter(guide * guide, radius) - mean_i * mean_i
+    a = cov_ip / (var_i.clamp_min(0) + eps)
+    b = mean_p - a * mean_i
+    return box_filter(a, radius), box_filter(b, radius)
+
+
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float, *, subsample: int = 1) -> torch.Tensor:
     """Edge-preserving smoothing of ``src`` following the edges of ``guide`` (He et al., grey guide).
 
@@ -179,25 +201,18 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: floa
     """
     _check_4d(guide, "guide")
     _check_4d(src, "src")
-    full_guide = guide
     h, w = guide.shape[-2:]
+    small_guide, small_src = guide, src
     if subsample > 1 and min(h, w) >= 2 * subsample:
         size = (max(1, h // subsample), max(1, w // subsample))
-        guide = F.interpolate(guide, size=size, mode="area")
-        src = F.interpolate(src, size=size, mode="area")
+        small_guide = F.interpolate(guide, size=size, mode="area")
+        small_src = F.interpolate(src, size=size, mode="area")
         radius = max(1, int(round(radius / subsample)))
-    mean_i = box_filter(guide, radius)
-    mean_p = box_filter(src, radius)
-    cov_ip = box_filter(guide * src, radius) - mean_i * mean_p
-    var_i = box_filter(guide * guide, radius) - mean_i * mean_i
-    a = cov_ip / (var_i.clamp_min(0) + eps)
-    b = mean_p - a * mean_i
-    mean_a = box_filter(a, radius)
-    mean_b = box_filter(b, radius)
+    mean_a, mean_b = guided_filter_coefficients(small_guide, small_src, radius, eps)
     if mean_a.shape[-2:] != (h, w):
         mean_a = F.interpolate(mean_a, size=(h, w), mode="bilinear", align_corners=False)
         mean_b = F.interpolate(mean_b, size=(h, w), mode="bilinear", align_corners=False)
-    return mean_a * full_guide + mean_b
+    return mean_a * guide + mean_b
 
 
 def color_guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float, *,
@@ -299,8 +314,8 @@ def resize_max_side(images: torch.Tensor, max_side: int) -> torch.Tensor:
 
 
 __all__ = [
-    "box_filter", "color_guided_filter", "dark_channel", "estimate_atmospheric_light", "estimate_transmission",
-    "gaussian_blur", "gaussian_kernel1d", "guided_filter", "max_filter", "median_filter", "min_filter",
+    "box_filter", "box_filter_1d", "color_guided_filter", "dark_channel", "estimate_atmospheric_light", "estimate_transmission",
+    "gaussian_blur", "gaussian_kernel1d", "guided_filter", "guided_filter_coefficients", "max_filter", "median_filter", "min_filter",
     "opponent_to_rgb", "pad_symmetric", "resize_max_side", "rgb_to_luma", "rgb_to_opponent", "separable_filter",
     "symmetric_indices",
 ]
