@@ -1,0 +1,1 @@
+"""Shared pieces of the lite backends: network definitions, the diagnosis encoding, weight files."""
