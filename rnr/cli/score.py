@@ -15,11 +15,12 @@ from .common import (add_max_pixels_arg, add_model_args, dumps, expand_inputs, l
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "score", help="severity of each degradation (and PSNR/SSIM against a reference)",
+        "score", help="severity of each degradation (and the change and PSNR/SSIM against a reference)",
         description="Score images with a reasoner: severity 0..100 per degradation and overall (lower is "
-                    "cleaner). With --reference, also PSNR and SSIM against that clean image.")
+                    "cleaner). With --reference (e.g. the photo before restoration, or a clean original), also the "
+                    "severity reduction from the reference to each image and PSNR/SSIM against the reference.")
     parser.add_argument("images", nargs="+", metavar="IMG", help="image files or folders")
-    parser.add_argument("--reference", metavar="IMG", help="clean reference image of the same size")
+    parser.add_argument("--reference", metavar="IMG", help="reference image of the same size")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_args(parser, "reasoner")
@@ -28,22 +29,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import severity
+    from ..severity import SeverityDelta, score
 
     paths = expand_inputs(args.images)
-    reference = load_image(args.reference, max_pixels=max_pixels(args)).tensor if args.reference else None
     reasoner = load_model(args, "reasoner")
+    reference = reference_report = None
+    if args.reference:
+        reference = load_image(args.reference, max_pixels=max_pixels(args)).tensor
+        reference_report = score(reference, reasoner)[0]
     rows, failed = [], []
     for path in progress_bar(paths, "scoring", args.quiet):
         try:
             image = load_image(path, max_pixels=max_pixels(args)).tensor
-            report = severity.score(image, reasoner)[0]
-            row = {"file": path, **severity_dict(report)}
-            if reference is not None:
+            report = score(image, reasoner)[0]
+            row = {"file": path, **report.to_dict(), "text": report.to_text()}
+            if reference is not None and reference_report is not None:
                 if reference.shape != image.shape:
                     raise ImageError(f"{path} is {image.shape[-1]}x{image.shape[-2]} but the reference "
                                      f"{args.reference} is {reference.shape[-1]}x{reference.shape[-2]}; "
                                      "PSNR/SSIM need the same size")
+                delta = SeverityDelta(before=reference_report, after=report)
+                row["reference"] = {"file": args.reference, **reference_report.to_dict()}
+                row["reduction"] = delta.reduction
+                row["reductions"] = delta.reductions
                 row["psnr_db"] = float(psnr(image, reference)[0])
                 row["ssim"] = float(ssim(image, reference)[0])
             rows.append(row)
@@ -64,18 +72,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def severity_dict(report: object) -> dict:
-    """``{"overall": int, "severities": {name: int}}`` from a SeverityReport."""
-    if hasattr(report, "to_dict"):
-        return report.to_dict()  # type: ignore[no-any-return]
-    raise TypeError(f"unexpected severity report {report!r}")
-
-
 def format_row(row: dict) -> str:
-    parts = [f"{row['file']}: overall severity {row.get('overall', '?')}/100"]
-    severities = row.get("severities", {})
-    if severities:
-        parts.append("(" + ", ".join(f"{k} {v}" for k, v in severities.items()) + ")")
-    if "psnr_db" in row:
-        parts.append(f"PSNR {row['psnr_db']:.2f} dB, SSIM {row['ssim']:.4f} vs reference")
-    return " ".join(parts)
+    text = f"{row['file']}: {row['text']}"
+    if "reference" in row:
+        text += (f"\n  vs {row['reference']['file']}: overall {row['reference']['overall']} -> {row['overall']} "
+                 f"(reduction {row['reduction']:+d}), PSNR {row['psnr_db']:.2f} dB, SSIM {row['ssim']:.4f}")
+    return text
