@@ -1,6 +1,6 @@
-"""The shipped workflows: valid UI-format files for our node definitions, up to date with their builder,
-converted to API format by comfy-cli's own converter and (where no external model is needed) executed
-node by node through ComfyUI's calling convention. The real server runs them in tests/integration."""
+"""The shipped workflows: valid UI-format files for our node definitions and up to date with their
+builder. One of them is also converted to API format by comfy-cli's own converter and executed node by
+node through ComfyUI's calling convention; tests/integration runs every runnable one in the real server."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import torch
 
 from comfy_calls import REPO_ROOT, call, mappings, node_info
 from rnr import cache
-from rnr.images import load_image
 from workflow_checks import check_workflow, load, notes
 
 WORKFLOWS = REPO_ROOT / "workflows"
@@ -133,10 +132,6 @@ def run(name: str) -> MiniComfy:
     return MiniComfy(to_api(load(WORKFLOWS / f"{name}.json"))).run()
 
 
-def clean_sample(name: str) -> torch.Tensor:
-    return load_image(REPO_ROOT / "rnr" / "assets" / "samples" / name).tensor.permute(0, 2, 3, 1)
-
-
 def mse(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(((a - b) ** 2).mean())
 
@@ -148,15 +143,6 @@ def fresh_cache():
     cache.clear()
 
 
-def test_restore_default_workflow_restores_towards_the_clean_photo():
-    result = run("01_restore_default")
-    degraded, restored = result.saved["RnR/01_degraded"], result.saved["RnR/01_restored"]
-    clean = clean_sample("landscape.jpg")
-    assert degraded.shape == restored.shape == clean.shape == (1, 576, 768, 3)
-    assert mse(restored, degraded) > 1e-4
-    assert mse(restored, clean) < mse(degraded, clean)
-
-
 def test_edit_workflow_keeps_some_fog():
     result = run("02_diagnose_edit_restore")
     degraded = result.saved["RnR/02_degraded"]
@@ -166,23 +152,3 @@ def test_edit_workflow_keeps_some_fog():
     assert mse(keep, degraded) < mse(full, degraded)
     assert float(keep.min(dim=-1).values.mean()) > float(full.min(dim=-1).values.mean())
     assert any("haze" in text and "25/100" in text for text in result.previews.values())
-
-
-def test_severity_workflow_reports_a_reduction():
-    result = run("03_severity_report")
-    assert result.saved["RnR/03_restored"].shape == (1, 480, 768, 3)
-    texts = list(result.previews.values())
-    report = next(t for t in texts if "reduction" in t)
-    overall = float(next(t for t in texts if "reduction" not in t))
-    assert overall > 0, report
-
-
-def test_batch_workflow_restores_each_photo_by_its_own_diagnosis():
-    result = run("06_batch_of_photos")
-    degraded, restored = result.saved["RnR/06_degraded"], result.saved["RnR/06_restored"]
-    assert degraded.shape == restored.shape == (3, 480, 768, 3)
-    for i in range(3):
-        assert mse(restored[i], degraded[i]) > 1e-4
-    diagnoses = next(t for t in result.previews.values() if "Image 3 of 3" in t)
-    blocks = diagnoses.split("Image ")[1:]
-    assert "haze" in blocks[0] and "rain streaks: none" not in blocks[1]
