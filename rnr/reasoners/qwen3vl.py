@@ -13,6 +13,7 @@ transformers (and peft, for adapters) are imported only when this backend loads.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ class Qwen3VLReasoner:
     ``max_new_tokens`` bounds each answer; ``batch_size`` images are answered together;
     ``max_pixels`` caps the pixels of the image the model sees (larger images are downscaled, keeping
     their aspect); ``temperature`` 0 is greedy decoding, above 0 samples with ``top_p``;
-    ``reask`` whether an unreadable answer is asked once more.
+    ``reask`` whether an unreadable answer is asked once more; ``generate_options`` extra arguments of
+    ``model.generate``.
     """
 
     name = "qwen3vl"
@@ -53,7 +55,8 @@ class Qwen3VLReasoner:
     def __init__(self, model: Any, processor: Any, *, device: torch.device | str = "cpu",
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, batch_size: int = DEFAULT_BATCH,
                  max_pixels: int = DEFAULT_MAX_PIXELS, temperature: float = 0.0, top_p: float = 1.0,
-                 reask: bool = True, system: str | None = None, seed: int = 0) -> None:
+                 reask: bool = True, system: str | None = None, seed: int = 0,
+                 generate_options: dict[str, Any] | None = None) -> None:
         if int(max_new_tokens) < 1 or int(batch_size) < 1 or int(max_pixels) < 28 * 28:
             raise BackendError(f"qwen3vl options need max_new_tokens >= 1, batch_size >= 1 and max_pixels >= 784, "
                                f"got {max_new_tokens}, {batch_size}, {max_pixels}")
@@ -68,6 +71,8 @@ class Qwen3VLReasoner:
         self.reask = bool(reask)
         self.seed = int(seed)
         self.system = prompt.system_prompt() if system is None else system
+        self.generate_options = dict(generate_options or {})
+        """Extra keyword arguments of ``model.generate`` (e.g. ``repetition_penalty``, ``min_new_tokens``)."""
         self.last_answers: list[str] = []
         """The raw answers of the last :meth:`diagnose` call (after any re-ask), one per image."""
 
@@ -95,7 +100,8 @@ class Qwen3VLReasoner:
             size = (max(1, int(height * scale)), max(1, int(width * scale)))
             image = torch.nn.functional.interpolate(image[None].float(), size=size, mode="bilinear",
                                                     antialias=True, align_corners=False)[0]
-        array = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        # Convert on the image's own device; a contiguous HWC array is what PIL copies fastest.
+        array = image.clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
         return Image.fromarray(array, "RGB")
 
     def generate(self, images: list, chats: list[list[dict]], progress: Progress | None = None,
@@ -112,6 +118,7 @@ class Qwen3VLReasoner:
             torch.manual_seed(self.seed)
         else:
             options.update(temperature=None, top_p=None, top_k=None)
+        options.update(self.generate_options)
         if progress is not None:
             options["stopping_criteria"] = _progress_criteria(progress, done, total)
         tokenizer = self.processor.tokenizer
@@ -142,17 +149,17 @@ class Qwen3VLReasoner:
                     results.append(parse_answer(answer, source=self.name))
                 except AnswerParseError as exc:
                     results.append(exc)
-            failed = [i for i, r in enumerate(results) if isinstance(r, AnswerParseError)]
-            if failed and self.reask:
-                log.info("qwen3vl: %d answer(s) unreadable, asking once more", len(failed))
-                chats = [prompt.reask_messages(first[i], answers[i], results[i].reason) for i in failed]  # type: ignore[union-attr]
-                second = self.generate([chunk[i] for i in failed], chats, progress, start, total)
-                for i, answer in zip(failed, second):
+            errors = {i: r for i, r in enumerate(results) if isinstance(r, AnswerParseError)}
+            if errors and self.reask:
+                log.info("qwen3vl: %d answer(s) unreadable, asking once more", len(errors))
+                chats = [prompt.reask_messages(first[i], answers[i], error.reason) for i, error in errors.items()]
+                second = self.generate([chunk[i] for i in errors], chats, progress, start, total)
+                for (i, error), answer in zip(errors.items(), second):
                     try:
                         results[i] = parse_answer(answer, source=self.name)
                     except AnswerParseError as exc:
-                        results[i] = AnswerParseError(
-                            f"{exc.reason} (the first answer failed too: {results[i].reason})", answer)  # type: ignore[union-attr]
+                        results[i] = AnswerParseError(f"{exc.reason} (the first answer failed too: {error.reason})",
+                                                      answer)
                     answers[i] = answer
             self.last_answers.extend(answers)
             for result in results:
@@ -265,7 +272,8 @@ def load(spec: ModelSpec) -> Qwen3VLReasoner:
     (sdpa, eager, flash_attention_2), ``processor`` (folder with the tokenizer and processor files
     when they are not beside the weights), ``max_new_tokens``, ``batch_size``, ``max_pixels``,
     ``temperature``, ``top_p``, ``seed``, ``reask``, ``system_prompt`` (replaces the built-in one, e.g.
-    the prompt an adapter was trained with).
+    the prompt an adapter was trained with), ``generate_options`` (JSON object text of extra
+    ``model.generate`` arguments, e.g. ``'{"repetition_penalty": 1.05}'``).
     """
     if not spec.path:
         raise ModelNotFoundError("the qwen3vl reasoner needs a model folder: pass the Qwen3-VL checkpoint folder as "
@@ -285,7 +293,22 @@ def load(spec: ModelSpec) -> Qwen3VLReasoner:
         max_pixels=int(spec.option("max_pixels", DEFAULT_MAX_PIXELS)),
         temperature=float(spec.option("temperature", 0.0)), top_p=float(spec.option("top_p", 1.0)),
         reask=bool(spec.option("reask", True)), seed=int(spec.option("seed", 0)),
-        system=spec.option("system_prompt"))
+        system=spec.option("system_prompt"), generate_options=_generate_options(spec.option("generate_options")))
+
+
+def _generate_options(value: Any) -> dict[str, Any]:
+    """``generate_options`` as a dict; specs hold it as JSON text (or key-value pairs) to stay hashable."""
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise BackendError(f"qwen3vl generate_options must be a JSON object, got {value!r} ({exc})") from None
+    try:
+        return dict(value)
+    except (TypeError, ValueError):
+        raise BackendError(f"qwen3vl generate_options must be a JSON object, got {value!r}") from None
 
 
 def _load_for(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:

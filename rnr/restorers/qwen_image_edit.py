@@ -5,8 +5,9 @@ Each image's :class:`~rnr.diagnosis.Diagnosis` becomes the edit instruction
 variant or ``QwenImage21Pipeline``, loaded by :mod:`.qwen_image_edit_load` from a diffusers folder or
 ComfyUI's split files) edits the image at a working size of the input's aspect (at most
 ``max_megapixels``, a multiple of the pipeline's 16 or 32 px); the result is resized back to the
-input's size. Images larger than the working size are either resized down and back (``large="resize"``)
-or restored tile by tile with blended seams (``large="tiles"``, :func:`rnr.tiling.tiled_apply`).
+input's size. Images larger than the working size are resized down and back (``large="resize"``),
+restored tile by tile with blended seams (``large="tiles"``, :func:`rnr.tiling.tiled_apply`), or
+resized and then refined by a light img2img pass over full-resolution tiles (``large="refine"``).
 
 ``strength`` < 1 blends the restoration into the input (``strength_mode="blend"``) or starts the
 sampler from the partly noised input, img2img-style (``strength_mode="denoise"``). Progress is
@@ -35,15 +36,17 @@ from ..tiling import tile_starts, tiled_apply
 from .qwen_image_edit_load import LoadedPipeline, load_pipeline
 
 DEFAULT_STEPS = {"edit": 50, "edit_plus": 40, "qwen_image_21": 40}
+NATIVE_MEGAPIXELS = 1024 * 1024 / 1e6
+"""The area the Qwen-Image edit models are trained at (1024 x 1024 px), the default working area."""
 DEFAULT_GUIDANCE = {"edit": 4.0, "edit_plus": 4.0, "qwen_image_21": 1.0}
-LARGE_MODES = ("resize", "tiles")
+LARGE_MODES = ("resize", "tiles", "refine")
 STRENGTH_MODES = ("blend", "denoise")
 
 
 def _to_pil(image: torch.Tensor):
     from PIL import Image
 
-    array = (image.float().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    array = image.float().clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
     return Image.fromarray(array, "RGB")
 
 
@@ -81,14 +84,16 @@ class QwenImageEditRestorer:
 
     ``steps`` sampler steps, ``guidance`` the true-CFG scale (>1 runs the negative prompt too),
     ``max_megapixels`` the largest working area, ``large`` how bigger images are handled, ``tile`` and
-    ``tile_overlap`` the tile side and overlap in pixels, ``strength_mode`` how strength < 1 acts.
+    ``tile_overlap`` the tile side and overlap in pixels, ``refine_strength`` the img2img strength of the
+    refining pass, ``strength_mode`` how strength < 1 acts.
     """
 
     name = "qwen_image_edit"
 
     def __init__(self, loaded: LoadedPipeline, *, device: torch.device | str = "cpu", steps: int | None = None,
-                 guidance: float | None = None, negative_prompt: str = " ", max_megapixels: float = 1.0,
-                 large: str = "resize", tile: int = 1024, tile_overlap: int = 128, strength_mode: str = "blend") -> None:
+                 guidance: float | None = None, negative_prompt: str = " ", max_megapixels: float = NATIVE_MEGAPIXELS,
+                 large: str = "resize", tile: int = 1024, tile_overlap: int = 128, strength_mode: str = "blend",
+                 refine_strength: float = 0.3) -> None:
         if large not in LARGE_MODES:
             raise BackendError(f"qwen_image_edit large={large!r}: use one of {', '.join(LARGE_MODES)}")
         if strength_mode not in STRENGTH_MODES:
@@ -100,7 +105,7 @@ class QwenImageEditRestorer:
         self.steps = int(steps if steps is not None else DEFAULT_STEPS[self.family])
         self.guidance = float(guidance if guidance is not None else DEFAULT_GUIDANCE[self.family])
         self.negative_prompt = negative_prompt
-        self.max_pixels = int(float(max_megapixels) * 1_000_000)
+        self.max_pixels = int(round(float(max_megapixels) * 1_000_000))
         self.multiple = 32 if self.family == "qwen_image_21" else int(self.pipe.vae_scale_factor) * 2
         if self.steps < 1 or self.max_pixels < self.multiple ** 2:
             raise BackendError(f"qwen_image_edit needs steps >= 1 and max_megapixels >= {self.multiple ** 2 / 1e6}, got "
@@ -112,6 +117,9 @@ class QwenImageEditRestorer:
         self.tile = int(tile)
         self.tile_overlap = int(tile_overlap)
         self.strength_mode = strength_mode
+        if not 0.0 < float(refine_strength) <= 1.0:
+            raise BackendError(f"qwen_image_edit refine_strength must be in (0, 1], got {refine_strength}")
+        self.refine_strength = float(refine_strength)
 
     # ---- sizes -------------------------------------------------------------------------------
     def working_size(self, height: int, width: int) -> tuple[int, int]:
@@ -119,7 +127,7 @@ class QwenImageEditRestorer:
         rounded to the pipeline's multiple (16 or 32 px)."""
         scale = min(1.0, math.sqrt(self.max_pixels / float(height * width)))
         m = self.multiple
-        size = (max(m, int(round(height * scale / m)) * m), max(m, int(round(width * scale / m)) * m))
+        size = (max(m, int(height * scale / m + 0.5) * m), max(m, int(width * scale / m + 0.5) * m))
         if size[0] * size[1] > self.max_pixels:
             size = (max(m, int(height * scale // m) * m), max(m, int(width * scale // m) * m))
         return size
@@ -127,10 +135,17 @@ class QwenImageEditRestorer:
     def _uses_tiles(self, height: int, width: int) -> bool:
         return self.large == "tiles" and (height > self.tile or width > self.tile)
 
-    def _pipeline_calls(self, height: int, width: int) -> int:
-        if not self._uses_tiles(height, width):
-            return 1
+    def _refines(self, height: int, width: int) -> bool:
+        return self.large == "refine" and height * width > self.max_pixels
+
+    def _tiles(self, height: int, width: int) -> int:
         return len(tile_starts(height, self.tile, self.tile_overlap)) * len(tile_starts(width, self.tile, self.tile_overlap))
+
+    def _steps_per_image(self, height: int, width: int, strength: float) -> int:
+        steps = (self._tiles(height, width) if self._uses_tiles(height, width) else 1) * self.steps_per_call(strength)
+        if self._refines(height, width):
+            steps += self._tiles(height, width) * self._img2img_steps(self.refine_strength)
+        return steps
 
     # ---- one pipeline call -------------------------------------------------------------------
     def pipeline_kwargs(self, image: torch.Tensor, prompt: str, seed: int) -> dict[str, Any]:
@@ -188,19 +203,28 @@ class QwenImageEditRestorer:
             return np.asarray(configured, dtype=np.float64)
         return np.linspace(1.0, 1.0 / self.steps, self.steps)
 
+    def _img2img_steps(self, strength: float) -> int:
+        count = len(self._full_sigmas())
+        return count - _skipped(count, strength)
+
     def steps_per_call(self, strength: float) -> int:
         """Sampler steps of one pipeline call at ``strength``."""
-        count = len(self._full_sigmas())
         if self.strength_mode == "denoise" and strength < 1.0:
-            return count - _skipped(count, strength)
-        return count
+            return self._img2img_steps(strength)
+        return len(self._full_sigmas())
 
     def edit(self, image: torch.Tensor, prompt: str, seed: int, strength: float = 1.0,
-             counter: _StepCounter | None = None) -> torch.Tensor:
-        """One pipeline call: [3,H,W] in, the edited [3,H,W] (float32, same device) out."""
+             counter: _StepCounter | None = None, img2img: bool | None = None) -> torch.Tensor:
+        """One pipeline call: [3,H,W] in, the edited [3,H,W] (float32, same device) out.
+
+        ``img2img``: start from the noised input at ``strength`` (default: when ``strength_mode`` is
+        ``"denoise"`` and ``strength`` < 1).
+        """
         self._ensure_shared_on_device()
         kwargs = self.pipeline_kwargs(image, prompt, seed)
-        if self.strength_mode == "denoise" and strength < 1.0:
+        if img2img is None:
+            img2img = self.strength_mode == "denoise" and strength < 1.0
+        if img2img and strength < 1.0:
             self._denoise_start(kwargs, strength)
         if counter is not None:
             kwargs["callback_on_step_end"] = counter
@@ -232,8 +256,7 @@ class QwenImageEditRestorer:
         if strength == 0.0:
             return images.to(dtype, copy=True)
         height, width = images.shape[-2:]
-        per_image = self._pipeline_calls(height, width) * self.steps_per_call(strength)
-        counter = _StepCounter(progress, per_image * images.shape[0])
+        counter = _StepCounter(progress, self._steps_per_image(height, width, strength) * images.shape[0])
         results = []
         for index, (image, diagnosis) in enumerate(zip(images, diagnoses)):
             prompt = diagnosis.to_prompt()
@@ -243,6 +266,12 @@ class QwenImageEditRestorer:
                                        image[None].float(), tile=self.tile, overlap=self.tile_overlap)[0]
             else:
                 restored = self.edit(image.float(), prompt, image_seed, strength, counter)
+            if self._refines(height, width):
+                # Resize-and-refine: the whole image was restored at the working size and scaled back;
+                # a light img2img pass over full-resolution tiles brings back detail.
+                restored = tiled_apply(
+                    lambda tile: self.edit(tile[0], prompt, image_seed, self.refine_strength, counter, img2img=True)[None],
+                    restored[None], tile=self.tile, overlap=self.tile_overlap)[0]
             if self.strength_mode == "blend" and strength < 1.0:
                 restored = image.float() + strength * (restored - image.float())
             results.append(restored.clamp(0.0, 1.0))
@@ -265,7 +294,10 @@ class QwenImageEditRestorer:
         return total
 
     def to(self, device: torch.device | str) -> "QwenImageEditRestorer":
-        """Move the pipeline (the cache offloads and restores restorers through this)."""
+        """Move the pipeline (the cache offloads and restores restorers through this); a pipeline that
+        offloads itself (option ``offload``) already keeps its weights on the CPU and stays as it is."""
+        if self.loaded.offloaded:
+            return self
         self.pipe.to(device)
         self.device = torch.device(device)
         return self
@@ -275,8 +307,8 @@ def load(spec: ModelSpec) -> QwenImageEditRestorer:
     """The Qwen-Image-Edit restorer of ``spec`` (``spec.path``: a diffusers folder or ComfyUI file/folder).
 
     Options: ``steps``, ``guidance`` (true CFG scale), ``negative_prompt``, ``max_megapixels`` (default
-    1.0), ``large`` (resize or tiles), ``tile``, ``tile_overlap``, ``strength_mode`` (blend or
-    denoise), ``offload`` (none, model or sequential), ``vae_tiling``, ``lora``, ``lora_scale``,
+    1.048576, i.e. 1024 x 1024 px), ``large`` (resize, tiles or refine), ``tile``, ``tile_overlap``,
+    ``refine_strength`` (default 0.3), ``strength_mode`` (blend or denoise), ``offload`` (none, model or sequential), ``vae_tiling``, ``lora``, ``lora_scale``,
     ``fuse_lora``, ``text_encoder`` (Qwen-Image 2.1: a Qwen3-VL folder shared with the reasoner),
     ``config``, ``tokenizer``, ``text_encoder_file``, ``vae_file``, ``variant`` (ComfyUI files).
     """
@@ -291,6 +323,7 @@ def load(spec: ModelSpec) -> QwenImageEditRestorer:
         loaded, device=device, steps=int(steps) if steps is not None else None,
         guidance=float(guidance) if guidance is not None else None,
         negative_prompt=str(spec.option("negative_prompt", " ")),
-        max_megapixels=float(spec.option("max_megapixels", 1.0)), large=str(spec.option("large", "resize")),
+        max_megapixels=float(spec.option("max_megapixels", NATIVE_MEGAPIXELS)), large=str(spec.option("large", "resize")),
         tile=int(spec.option("tile", 1024)), tile_overlap=int(spec.option("tile_overlap", 128)),
-        strength_mode=str(spec.option("strength_mode", "blend")))
+        strength_mode=str(spec.option("strength_mode", "blend")),
+        refine_strength=float(spec.option("refine_strength", 0.3)))

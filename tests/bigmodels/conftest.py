@@ -113,8 +113,8 @@ def train_answer_adapter(base: Path, out: Path, answer: str, system: str, max_st
     rank = 32
     deltas = {name: (model.get_submodule(name).weight.detach() - original[name + ".weight"]) for name in targets}
     base_model = Qwen3VLForConditionalGeneration.from_pretrained(str(base), local_files_only=True)
-    config = LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0, init_lora_weights=False,
-                        target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)|lm_head")
+    linear = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)|lm_head"
+    config = LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0, init_lora_weights=False, target_modules=linear)
     peft_model = get_peft_model(base_model, config)
     for name, delta in deltas.items():
         u, s, vh = torch.linalg.svd(delta, full_matrices=False)

@@ -96,8 +96,8 @@ CASES = [
                                 '"blur": {"present": false}, "unknown_field": 3}',
      Diagnosis(haze=Haze(present=True, severity=50, transmission=0.55),
                rain=Rain(present=True, severity=50, density=0.06, angle_deg=90.0, length_px=30.0))),
-    ("tuple_and_typographic_quotes", '{“haze”: {“present”: True, “severity”: 40, “atmospheric_light”: (0.9, 0.9, 0.9)},'
-                                     ' “rain”: False, “noise”: False, “blur”: False}',
+    ("tuple_and_typographic_quotes", '{“haze”: {“present”: True, “severity”: 40, '
+                                     '“atmospheric_light”: (0.9, 0.9, 0.9)}, “rain”: False, “noise”: False, “blur”: False}',
      Diagnosis(haze=Haze(present=True, severity=40, atmospheric_light=(0.9, 0.9, 0.9)))),
 ]
 

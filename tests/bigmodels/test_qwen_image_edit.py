@@ -88,6 +88,20 @@ def test_large_images_by_tiles_report_every_step(qwen21_dir, fresh_cache):
     assert not torch.allclose(out, resized, atol=1e-3)
 
 
+def test_large_images_by_resize_and_refine(qwen21_dir, fresh_cache):
+    refine = fresh_cache.get(spec(qwen21_dir, steps=4, large="refine", max_megapixels=0.0041, tile=64, tile_overlap=16))
+    seen = []
+    big = images(1, 96, 96)
+    out = refine.restore(big, [HAZY], progress=lambda d, t: seen.append((d, t)))
+    assert out.shape == big.shape
+    assert seen == [(i, 8) for i in range(1, 9)], "4 steps at 64x64, then 2 x 2 tiles of one img2img step"
+    resized = fresh_cache.get(spec(qwen21_dir, steps=4, max_megapixels=0.0041)).restore(big, [HAZY])
+    assert not torch.allclose(out, resized, atol=1e-3)
+    small = images(1, 40, 60)
+    assert torch.equal(refine.restore(small, [HAZY]), fresh_cache.get(spec(qwen21_dir, steps=4,
+                       max_megapixels=0.0041)).restore(small, [HAZY])), "images within the budget are not refined"
+
+
 def test_progress_interrupts_between_steps(qwen21_dir, fresh_cache):
     restorer = fresh_cache.get(spec(qwen21_dir, steps=3))
     seen = []
