@@ -4,32 +4,25 @@ from __future__ import annotations
 
 import torch
 
-from rnr.diagnosis import DEGRADATIONS, Diagnosis
-from rnr.errors import RnRError
+from rnr import severity
+from rnr.diagnosis import DEGRADATIONS
 
+from . import _comfy
 from ._convert import from_comfy
 from .loaders import ModelHandle, handle_or_default
-from .reason import run_reasoner
 
 CATEGORY = "RnR"
 _NAMES = (*DEGRADATIONS, "overall")
 
 
-def _scores(diagnoses: list[Diagnosis]) -> list[dict[str, float]]:
-    rows = []
-    for d in diagnoses:
-        row = {name: float(value) for name, value in d.severities().items()}
-        row["overall"] = float(d.overall_severity())
-        rows.append(row)
-    return rows
+def _mean(rows: list[dict[str, float]]) -> tuple[float, ...]:
+    return tuple(sum(float(row[name]) for row in rows) / len(rows) for name in _NAMES)
 
 
-def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {name: sum(r[name] for r in rows) / len(rows) for name in _NAMES}
-
-
-def _line(label: str, row: dict[str, float]) -> str:
-    return f"{label:>10}: " + "  ".join(f"{name} {row[name]:5.1f}" for name in _NAMES)
+def _numbered(texts: list[str]) -> str:
+    if len(texts) == 1:
+        return texts[0]
+    return "\n\n".join(f"Image {i + 1} of {len(texts)}\n{text}" for i, text in enumerate(texts))
 
 
 class RnRSeverityScore:
@@ -46,7 +39,7 @@ class RnRSeverityScore:
         "Noise severity 0-100 (with a reference: its reduction).",
         "Blur severity 0-100 (with a reference: its reduction).",
         "Overall severity 0-100, combining the four (with a reference: its reduction).",
-        "A readable table of the scores per image (before, after and reduction with a reference).",
+        "The scores as readable text per image (before, after and change with a reference).",
     )
     FUNCTION = "score"
 
@@ -59,7 +52,7 @@ class RnRSeverityScore:
             "optional": {
                 "reference": ("IMAGE", {"tooltip": "Optional 'before' image(s), e.g. the degraded input: the outputs "
                                                    "then give the severity reduction. Same batch size as image, or "
-                                                   "one image."}),
+                                                   "one image for all."}),
                 "reasoner": ("RNR_REASONER", {"tooltip": "The judge, from RnR Reasoner Loader; unconnected: the "
                                                          "built-in default."}),
             },
@@ -68,29 +61,21 @@ class RnRSeverityScore:
     def score(self, image: torch.Tensor, reference: torch.Tensor | None = None,
               reasoner: ModelHandle | None = None) -> tuple[float, float, float, float, float, str]:
         handle = handle_or_default(reasoner, "reasoner", "reasoner")
-        after = _scores(run_reasoner(handle, from_comfy(image).rgb))
-        if reference is None:
-            mean = _mean(after)
-            lines = [f"Severity (0-100) by the {handle.spec.backend} reasoner"]
-            lines += [_line(f"image {i + 1}", row) for i, row in enumerate(after)]
-            if len(after) > 1:
-                lines.append(_line("mean", mean))
-            return (*(mean[name] for name in _NAMES), "\n".join(lines))
-        before = _scores(run_reasoner(handle, from_comfy(reference, "reference").rgb))
-        if len(before) == 1 and len(after) > 1:
-            before = before * len(after)
-        if len(before) != len(after):
-            raise RnRError(f"reference holds {len(before)} images but image holds {len(after)}; connect batches of "
-                           "the same size, or a single reference")
-        reduction = [{name: b[name] - a[name] for name in _NAMES} for b, a in zip(before, after)]
-        mean = _mean(reduction)
-        lines = [f"Severity (0-100) by the {handle.spec.backend} reasoner; reduction = reference - image"]
-        for i, (b, a, r) in enumerate(zip(before, after, reduction)):
-            prefix = f"#{i + 1} " if len(after) > 1 else ""
-            lines += [_line(prefix + "reference", b), _line(prefix + "image", a), _line(prefix + "reduction", r)]
-        if len(after) > 1:
-            lines.append(_line("mean red.", mean))
-        return (*(mean[name] for name in _NAMES), "\n".join(lines))
+        after = from_comfy(image).rgb
+        judge = handle.load()
+        title = f"Severity 0-100 judged by the {handle.spec.backend} reasoner"
+        with _comfy.comfy_interrupts():
+            if reference is None:
+                reports = severity.score(after, judge, progress=_comfy.progress_callback())
+                rows = [{**r.severities, "overall": r.overall} for r in reports]
+                return (*_mean(rows), title + "\n" + _numbered([r.to_text() for r in reports]))
+            before = from_comfy(reference, "reference").rgb
+            if before.shape[0] == 1 and after.shape[0] > 1:
+                before = before.expand(after.shape[0], -1, -1, -1)
+            deltas = severity.compare(before, after, judge, progress=_comfy.progress_callback())
+        rows = [{**d.reductions, "overall": d.reduction} for d in deltas]
+        text = title + " (before = reference, after = image)\n" + _numbered([d.to_text() for d in deltas])
+        return (*_mean(rows), text)
 
 
 NODE_CLASS_MAPPINGS = {"RnRSeverityScore": RnRSeverityScore}

@@ -109,10 +109,12 @@ def test_severity_score_alone_and_as_a_reduction(hazy, classic):
     scores = call("RnRSeverityScore", image=degraded, reasoner=classic[0])
     assert abs(scores.haze.value - truth[0].haze.severity) <= 30
     assert scores.overall.value >= scores.haze.value - 1e-6
-    assert scores.rain.value == 0.0 and "image 1" in scores.report.value
+    assert scores.rain.value == 0.0 and "overall" in scores.report.value and "haze" in scores.report.value
     restored = call("RnRRestore", image=degraded, diagnosis=Link(truth, "RNR_DIAGNOSIS"))[0]
-    reduction = call("RnRSeverityScore", image=restored, reference=degraded, reasoner=classic[0])
+    # a batch of two restored images against one reference: two rows, the outputs are their mean
+    reduction = call("RnRSeverityScore", image=torch.cat([restored, restored]), reference=degraded,
+                     reasoner=classic[0])
     assert reduction.haze.value > 10 and reduction.overall.value > 10
     report = reduction.report.value
-    assert "reduction" in report and "reference" in report
+    assert "Image 2 of 2" in report and report.count("cleaner") == 2
     assert [m["loads"] for m in cache.stats()["models"] if m["kind"] == "reasoner"] == [1]
