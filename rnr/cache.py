@@ -96,13 +96,13 @@ def model_bytes(model: Any) -> int:
     return sum(t.untyped_storage().nbytes() for t in _unique_tensors(model))
 
 
-def model_device(model: Any) -> torch.device:
-    """The device holding most of a model's memory (the CPU for a model without tensors)."""
+def model_device(model: Any, default: torch.device = _CPU) -> torch.device:
+    """The device holding most of a model's memory (``default`` when no tensor is reachable)."""
     by_device: dict[torch.device, int] = {}
     for tensor in _unique_tensors(model):
         by_device[tensor.device] = by_device.get(tensor.device, 0) + tensor.untyped_storage().nbytes()
     if not by_device:
-        return _CPU
+        return default
     return _normalize(max(by_device, key=lambda d: by_device[d]))
 
 
@@ -315,7 +315,7 @@ class ModelCache:
         seconds = time.perf_counter() - start
         size = model_bytes(model)
         # The backend decides where its weights go; that place is the model's home from now on.
-        location = model_device(model) if size else home
+        location = model_device(model, default=home)
         with self._lock:
             entry = _Entry(spec, model, size, home=location, location=location)
             self._entries[spec] = entry

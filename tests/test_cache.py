@@ -285,3 +285,43 @@ def test_device_budget_offloads_to_cpu_and_restores_on_next_get():
     assert a.net[0].weight.device.type == "cpu"
     c.get(cuda_spec(1))
     assert a.net[0].weight.device.type == "cuda"
+
+
+class DeclaredSizeModel:
+    """Stands for a model on an accelerator on machines without one: it declares its size
+    (``memory_bytes``) and records the moves the cache asks for (``to``)."""
+
+    def __init__(self, spec: ModelSpec, size: int):
+        self.size, self.device, self.moves = size, torch.device(spec.device), []
+
+    def memory_bytes(self) -> int:
+        return self.size
+
+    def to(self, device):
+        self.device = torch.device(device)
+        self.moves.append(str(self.device))
+        return self
+
+
+def test_device_budget_bookkeeping_offloads_lru_and_restores_without_reloading():
+    """The 'meta' device plays the accelerator: the budget logic is the same for every non-CPU device."""
+    calls = []
+
+    def loader(s):
+        calls.append(s)
+        return DeclaredSizeModel(s, 100)
+
+    on_device = lambda seed: ModelSpec.make("reasoner", "tiny_test", device="meta", seed=seed)  # noqa: E731
+    c = ModelCache(budget_bytes=None, device_budget_bytes=150, loader=loader)
+    a = c.get(on_device(1))
+    b = c.get(on_device(2))  # does not fit beside a: a (least recently used) goes to the CPU
+    assert (a.device.type, b.device.type) == ("cpu", "meta") and a.moves == ["cpu"]
+    assert c.stats()["bytes_by_location"] == {"cpu": 100, "meta": 100}
+    assert c.get(on_device(1)) is a  # restored, not reloaded; b makes room
+    assert (a.device.type, b.device.type) == ("meta", "cpu")
+    assert len(calls) == 2 and (c.stats()["offloads"], c.stats()["restores"]) == (2, 1)
+    assert c.offload_all("meta") == 100 and a.device.type == "cpu"
+    # a host budget below what was offloaded evicts the least recently used model from the CPU
+    c.set_budget(budget_bytes=150)
+    assert [m["options"]["seed"] for m in c.stats()["models"]] == [1]
+    assert c.get(on_device(2)) is not b and len(calls) == 3
