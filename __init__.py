@@ -19,6 +19,6 @@ elif not os.path.realpath(_found.origin or "").startswith(_PACK_DIR + os.sep):
     logging.getLogger("rnr").warning("ComfyUI-RnR: using the rnr library at %s, not the copy in %s",
                                      _found.origin, _PACK_DIR)
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
+from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

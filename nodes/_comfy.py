@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Callable, Iterator
 
 from rnr.errors import Interrupted
 

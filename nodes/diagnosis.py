@@ -146,7 +146,7 @@ class RnRDiagnosisFromJSON:
             "default": "", "multiline": True,
             "tooltip": "Diagnosis JSON as Diagnosis To Text writes it (see the schema in the README)."})}}
 
-    def from_json(self, json: str) -> tuple[list[Diagnosis]]:  # noqa: A002 - the input's name in the UI
+    def from_json(self, json: str) -> tuple[list[Diagnosis]]:
         return (diagnoses_from_json(json),)
 
 

@@ -74,9 +74,9 @@ def model_choices(kind: str) -> list[str]:
             full = os.path.join(folder, entry)
             if entry.startswith("."):
                 continue
-            if os.path.isdir(full) or entry.lower().endswith(_MODEL_SUFFIXES):
-                if entry not in names:
-                    names.append(entry)
+            is_model = os.path.isdir(full) or entry.lower().endswith(_MODEL_SUFFIXES)
+            if is_model and entry not in names:
+                names.append(entry)
     return [BUILT_IN] + names + sorted(_split_files(kind))
 
 

@@ -63,7 +63,7 @@ def _wrap_free_memory(management) -> None:
         if getattr(device, "type", "cpu") != "cpu" and not getattr(_state, "loading", False):
             try:
                 short = management.get_free_memory(device) < memory_required
-            except Exception:
+            except (RuntimeError, AttributeError, TypeError):  # a device ComfyUI cannot measure
                 short = True
             if short:
                 moved = cache.offload_all(device)
@@ -84,7 +84,7 @@ def _add_stats_route() -> None:
     from aiohttp import web
 
     @instance.routes.get("/rnr/cache")
-    async def rnr_cache_stats(request):  # noqa: ARG001 - aiohttp handler signature
+    async def rnr_cache_stats(request):
         return web.json_response(cache.stats())
 
 
@@ -104,7 +104,7 @@ def install() -> bool:
     _comfy.register_model_folders()
     try:
         _add_stats_route()
-    except Exception as exc:  # the stats page is a convenience; never block the pack on it
+    except (ImportError, AttributeError, RuntimeError) as exc:  # a convenience: never block the pack on it
         log.warning("RnR: could not add the /rnr/cache route: %s", exc)
     _installed = True
     return True

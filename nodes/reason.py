@@ -32,8 +32,8 @@ class RnRReason:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("RNR_DIAGNOSIS", "STRING")
     RETURN_NAMES = ("diagnosis", "report")
-    OUTPUT_TOOLTIPS = ("One diagnosis per image of the batch, for RnR Restore, Diagnosis Edit and the other "
-                       "diagnosis nodes.",
+    OUTPUT_TOOLTIPS = (("One diagnosis per image of the batch, for RnR Restore, Diagnosis Edit and the other "
+                        "diagnosis nodes."),
                        "The diagnosis as readable text (one block per image).")
     FUNCTION = "reason"
 

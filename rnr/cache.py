@@ -28,14 +28,16 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from . import registry
 from .devices import resolve_device
+from .errors import RnRError
 from .registry import ModelSpec
 
 log = logging.getLogger("rnr.cache")
@@ -173,7 +175,7 @@ def _normalize(device: torch.device) -> torch.device:
 def _target_device(spec: ModelSpec) -> torch.device:
     try:
         return _normalize(resolve_device(spec.device))
-    except Exception:
+    except (RnRError, RuntimeError):  # the backend reports unusable devices when it loads
         return _CPU
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from .diagnosis import DEGRADATIONS, Diagnosis
 from .diagnosis import calibration as cal

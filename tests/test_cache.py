@@ -271,7 +271,7 @@ def test_different_specs_load_in_parallel():
 # ---- accelerators (run on a GPU machine; skipped on CPU-only ones) -------------------------------
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_device_budget_offloads_to_cpu_and_restores_on_next_get():
-    cuda_spec = lambda seed: ModelSpec.make("reasoner", "tiny_test", device="cuda", seed=seed)  # noqa: E731
+    cuda_spec = lambda seed: ModelSpec.make("reasoner", "tiny_test", device="cuda", seed=seed)
     c = ModelCache(budget_bytes=None, device_budget_bytes=int(1.5 * LINEAR_BYTES), loader=load)
     a = c.get(cuda_spec(1))
     assert a.net[0].weight.device.type == "cuda"
@@ -311,7 +311,7 @@ def test_device_budget_bookkeeping_offloads_lru_and_restores_without_reloading()
         calls.append(s)
         return DeclaredSizeModel(s, 100)
 
-    on_device = lambda seed: ModelSpec.make("reasoner", "tiny_test", device="meta", seed=seed)  # noqa: E731
+    on_device = lambda seed: ModelSpec.make("reasoner", "tiny_test", device="meta", seed=seed)
     c = ModelCache(budget_bytes=None, device_budget_bytes=150, loader=loader)
     a = c.get(on_device(1))
     b = c.get(on_device(2))  # does not fit beside a: a (least recently used) goes to the CPU

@@ -13,8 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodes"))
 
-from comfy_calls import mappings, node_info  # noqa: E402
-from comfyui_harness import REPO_ROOT  # noqa: E402
+from comfy_calls import mappings, node_info
+from comfyui_harness import REPO_ROOT
 
 pytestmark = pytest.mark.comfyui
 WORKFLOWS = REPO_ROOT / "workflows"

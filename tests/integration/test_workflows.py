@@ -15,8 +15,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodes"))
 
-from comfyui_harness import REPO_ROOT  # noqa: E402
-from workflow_checks import check_workflow  # noqa: E402
+from comfyui_harness import REPO_ROOT
+from workflow_checks import check_workflow
 
 pytestmark = pytest.mark.comfyui
 WORKFLOWS = REPO_ROOT / "workflows"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from comfy_calls import call, pack_module
+
 from rnr import cache, registry
 from rnr.diagnosis import Diagnosis
 from rnr.registry import ModelSpec
@@ -135,9 +135,8 @@ def test_without_comfyui_cancel_is_rnr_interrupted():
     glue = pack_module("nodes._comfy")
     from rnr.errors import Interrupted
 
-    with pytest.raises(Interrupted):
-        with glue.comfy_interrupts():
-            raise Interrupted("stop")
+    with pytest.raises(Interrupted), glue.comfy_interrupts():
+        raise Interrupted("stop")
     progress = glue.progress_callback()
     progress(1, 2)  # no ComfyUI: a no-op
 
@@ -164,6 +163,7 @@ def test_install_hooks_folders_and_stats_route(comfy, monkeypatch):
         # before one of our loads, ComfyUI frees memory for it (nothing to free for weightless files)
         weights = comfy.folder_paths.models_dir
         import os
+
         from safetensors.torch import save_file
         os.makedirs(weights, exist_ok=True)
         save_file({"w": torch.zeros(100)}, os.path.join(weights, "w.safetensors"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from comfy_calls import Link, ValidationError, call, frontend_widget_values, mappings
+
 from rnr.diagnosis import Blur, Diagnosis, Haze, Noise, calibration
 from rnr.errors import RnRError
 
@@ -116,8 +116,8 @@ def test_to_text_and_from_json_round_trip_a_batch():
     ("", "empty"),
     ("[]", "non-empty array"),
     ('{"haze": {"present": false}}', "rain"),
-    ('[{"haze": {"present": false}, "rain": {"present": false}, "noise": {"present": false}, '
-     '"blur": {"present": true, "severity": 500}}]', "[0].blur.severity"),
+    (('[{"haze": {"present": false}, "rain": {"present": false}, "noise": {"present": false}, '
+      '"blur": {"present": true, "severity": 500}}]'), "[0].blur.severity"),
 ])
 def test_from_json_errors_name_the_field(text, message):
     with pytest.raises(RnRError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from comfy_calls import ValidationError, call, mappings, pack_module
+
 from rnr.errors import ImageError
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from safetensors.torch import save_file
-
 import torch
 from comfy_calls import ValidationError, call, mappings, pack_module
+from safetensors.torch import save_file
+
 from rnr import api, cache, registry
 from rnr.errors import BackendError, ModelNotFoundError, RnRError
 

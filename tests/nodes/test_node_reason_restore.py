@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from comfy_calls import Link, call
+
 from rnr import cache
 from rnr.errors import RnRError
 from rnr.metrics import psnr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from comfy_calls import all_inputs, load_pack, mappings, node_info, pack_module
 
 EXPECTED = {

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 import torch
-
 from comfy_calls import REPO_ROOT, call, mappings, node_info
-from rnr import cache
 from workflow_checks import check_workflow, load, notes
+
+from rnr import cache
 
 WORKFLOWS = REPO_ROOT / "workflows"
 RUNNABLE = ["01_restore_default", "02_diagnose_edit_restore", "03_severity_report", "06_batch_of_photos"]
@@ -121,7 +121,7 @@ class MiniComfy:
             self.outputs[node_id] = result
         return self.outputs[node_id]
 
-    def run(self) -> "MiniComfy":
+    def run(self) -> MiniComfy:
         for node_id, entry in self.prompt.items():
             if entry["class_type"] in ("SaveImage", "PreviewAny"):
                 self.output(node_id)

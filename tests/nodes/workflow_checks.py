@@ -106,7 +106,7 @@ def check_workflow(workflow: dict, definitions: dict[str, dict], allowed_missing
             assert key in node, f"node {node.get('id')} lacks {key!r}"
         assert node["type"] in definitions or node["type"] in UI_ONLY, f"unknown node type {node['type']!r}"
 
-    for link_id, (lid, src, src_slot, dst, dst_slot, link_type) in links.items():
+    for lid, src, src_slot, dst, dst_slot, link_type in links.values():
         source, target = nodes[src], nodes[dst]
         out = source["outputs"][src_slot]
         assert out["type"] == link_type, f"link {lid}: output type {out['type']} != {link_type}"
