@@ -207,10 +207,6 @@ def bench_reasoner(size: str, tokenizer_dir: Path, sides: list[int], repeats: in
             compare({**label, "offload": "cpu<->gpu per call (cache offload)"}, offloaded(bare), offloaded(wrapped),
                     1, log, deadline)
             model.to(DEVICE)
-    del reasoner, model
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def edit_pipeline(tokenizer_dir: Path):
@@ -290,10 +286,6 @@ def bench_restorer(tokenizer_dir: Path, sides: list[int], repeats: int, steps: i
                      "working_size": "x".join(map(str, restorer.working_size(side, side))), "steps": steps,
                      "guidance": 1.0, "offload": offload}
             compare(label, bare, wrapped, repeats if offload == "none" else 1, log, deadline, prepare_bare=prepare)
-    del restorer, pipe
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def write_report(out: Path, meta: dict, log: list) -> None:
@@ -360,6 +352,9 @@ def main() -> None:
             bench_reasoner(size, tokenizer, args.sides, args.repeats, args.new_tokens, log, deadline, args.offload_sides)
         else:
             bench_restorer(tokenizer, args.sides, args.repeats, args.steps, log, deadline, args.offload_sides)
+        gc.collect()  # the stage's models went out of scope; give their GPU memory back before the next
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
         write_report(out, meta, log)
     meta["wall_s"] = round(time.perf_counter() - start, 1)
     write_report(out, meta, log)
