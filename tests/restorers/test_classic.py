@@ -12,12 +12,13 @@ from rnr.assets import sample_paths
 from rnr.degrade import BlurParams, NoiseParams, degrade
 from rnr.diagnosis import Blur, Diagnosis, Haze, Noise, Rain
 from rnr.errors import DiagnosisError, ImageError, Interrupted, RnRError
-from rnr.filters import dark_channel
+from rnr.filters import dark_channel, rgb_to_opponent
 from rnr.images import load_image
 from rnr.metrics import psnr
 from rnr.registry import ModelSpec
 from rnr.restorers.classic import ClassicRestorer, load
 from rnr.restorers.classic_ops import blur_kernel
+from rnr.restorers.classic_ops.noise_model import estimate as estimate_noise_model
 
 CROP = (96, 128)
 
@@ -57,6 +58,18 @@ def test_denoising_raises_psnr(restorer, photos):
     shot = dataclasses.replace(white, kind="poisson", poisson_fraction=1.0)
     assert _mean_gain(restorer, photos, seed=3, noise=shot) > 5.0
     assert _mean_gain(restorer, photos, seed=4, noise=50) > 1.0  # any noise model rnr.degrade draws
+
+
+def test_noise_model_tells_correlated_from_white_noise(photos):
+    white = NoiseParams(sigma_255=30.0, kind="gaussian", poisson_fraction=0.0, channel_correlation=0.0,
+                        spatial_sigma_px=0.0, domain="srgb")
+    correlated = dataclasses.replace(white, channel_correlation=0.7, spatial_sigma_px=1.0)
+    sigma = torch.full((3,), 30.0 / 255.0)
+    model = estimate_noise_model(rgb_to_opponent(degrade(photos, seed=12, noise=white).images), sigma)
+    assert model.spatial_sigma_px.max() <= 0.3 and model.channel_correlation.max() <= 0.15
+    model = estimate_noise_model(rgb_to_opponent(degrade(photos, seed=12, noise=correlated).images), sigma)
+    assert model.spatial_sigma_px.min() >= 0.5 and model.channel_correlation.min() >= 0.3
+    assert torch.allclose(model.spectrum.square().mean(dim=(1, 2)), torch.ones(3))
 
 
 @pytest.mark.parametrize("kind", ["defocus", "gaussian"])
