@@ -200,7 +200,8 @@ def _harness():
     return browser_harness, comfyui_harness
 
 
-def screenshot_workflows(out: Path, url: str | None, run: bool, stems: list[str] | None) -> None:
+def screenshot_workflows(out: Path, url: str | None, run: bool, stems: list[str] | None,
+                         thumbnails: Path | None = None) -> None:
     browser_harness, comfyui_harness = _harness()
     problem = browser_harness.playwright_problem()
     if problem:
@@ -243,6 +244,8 @@ def screenshot_workflows(out: Path, url: str | None, run: bool, stems: list[str]
                 shot = page.page.screenshot(type="png")
                 page.command("Workspace.ToggleFocusMode")
                 _save_screenshot(shot, target)
+                if thumbnails is not None:
+                    _save_thumbnail(shot, thumbnails / f"{path.stem}.jpg")
                 print(f"screenshot {target} ({target.stat().st_size // 1024} KiB)")
     finally:
         if server is not None:
@@ -263,6 +266,19 @@ def _save_screenshot(png: bytes, target: Path) -> None:
         quantized.save(target, format="PNG", optimize=True)
 
 
+def _save_thumbnail(png: bytes, target: Path) -> None:
+    """A template-browser thumbnail: ComfyUI's template dialog shows ``<workflow stem>.jpg`` from the
+    pack's workflows folder on the workflow's card (cropped to a square in the middle)."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        image.convert("RGB").resize((640, 400), Image.Resampling.LANCZOS).save(
+            target, format="JPEG", quality=82, optimize=True)
+    print(f"thumbnail {target} ({target.stat().st_size // 1024} KiB)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -272,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-run", action="store_true", help="screenshot the workflows without running them")
     parser.add_argument("--workflow", action="append", help="screenshot only this workflow stem (repeatable)")
     parser.add_argument("--out", type=Path, default=DOCS, help="output folder (default: docs/)")
+    parser.add_argument("--thumbnails", action="store_true",
+                        help="also write workflows/<stem>.jpg, the cards' pictures in ComfyUI's template browser")
     args = parser.parse_args(argv)
     wanted = set(args.only or ("workflows", "strips", "icon"))
     if str(REPO) not in sys.path:
@@ -280,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     if wanted & {"strips", "icon"}:
         make_strips_and_icon(args.out, "strips" in wanted, "icon" in wanted)
     if "workflows" in wanted:
-        screenshot_workflows(args.out, args.url, not args.no_run, args.workflow)
+        screenshot_workflows(args.out, args.url, not args.no_run, args.workflow,
+                             WORKFLOWS if args.thumbnails else None)
     total = sum(p.stat().st_size for p in args.out.rglob("*.png")) if args.out.exists() else 0
     print(f"done in {time.monotonic() - t0:.0f} s; {args.out} holds {total / 1e6:.2f} MB of PNG")
     return 0
