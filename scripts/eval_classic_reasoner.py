@@ -37,15 +37,17 @@ from rnr.reasoners.classic_estimators import calibrated as C  # noqa: E402
 CROP = 256
 
 
-def photo_paths() -> list[Path]:
-    paths = sorted((ROOT / "data" / "corpus" / "images").glob("*.png"))
+def photo_paths(folder: Path | None = None) -> list[Path]:
+    """Clean photos: ``folder`` (default data/corpus/images) plus the shipped samples."""
+    folder = folder or ROOT / "data" / "corpus" / "images"
+    paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
     paths += sorted((ROOT / "rnr" / "assets" / "samples").glob("*.jpg"))
     return paths
 
 
-def load_photos(max_side: int = 1024) -> list[torch.Tensor]:
+def load_photos(folder: Path | None = None, max_side: int = 1024) -> list[torch.Tensor]:
     photos = []
-    for path in photo_paths():
+    for path in photo_paths(folder):
         image = load_image(path).tensor
         h, w = image.shape[-2:]
         if max(h, w) > max_side:
@@ -199,10 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the numbers here")
     parser.add_argument("--fit", action="store_true", help="print refitted constants (uses seed 1000)")
+    parser.add_argument("--photos", type=Path, help="folder of clean photos (default data/corpus/images)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     started = time.time()
-    photos = load_photos()
+    photos = load_photos(args.photos)
     seed = 1000 if args.fit else args.seed
     images, truth = synthetic_set(photos, args.count, seed)
     evidence = run_evidence(images)

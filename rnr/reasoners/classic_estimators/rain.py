@@ -25,6 +25,7 @@ SCALES_PX = (1.0, 1.8)
 ANGLE_BINS = 36
 WINDOW_DEG = 15.0
 MAX_LAG_PX = 96
+MAX_TILT_DEG = 50.0
 MIN_SIDE = 24
 
 
@@ -145,7 +146,11 @@ def estimate_rain(images: torch.Tensor) -> list[RainEvidence | None]:
         return torch.nn.functional.conv1d(padded, kernel)[:, 0]
 
     bright_win, dark_win = window_sum(hist_bright), window_sum(hist_dark)
-    peak = bright_win.argmax(dim=1)
+    centres = -90.0 + (torch.arange(ANGLE_BINS, dtype=y.dtype, device=y.device) + 0.5) * (180.0 / ANGLE_BINS)
+    # Rain falls within MAX_TILT_DEG of vertical (wind tilts it, it never runs sideways); near-horizontal
+    # thin lines are railings, cables and window frames.
+    plausible = centres.abs() <= MAX_TILT_DEG
+    peak = torch.where(plausible[None], bright_win, torch.full_like(bright_win, -1.0)).argmax(dim=1)
     perpendicular = (peak + ANGLE_BINS // 2) % ANGLE_BINS
     pixels = float(y.shape[-2] * y.shape[-1])
     bin_width = 180.0 / ANGLE_BINS
