@@ -100,14 +100,18 @@ def test_restore_folder_with_a_truncated_file_restores_the_rest(capsys, hazy_fol
 
 def test_restore_keeps_alpha_and_reads_grayscale_and_16_bit(capsys, tmp_path):
     crop = photo(48)
-    degraded = degrade(crop, haze=55, seed=2).images
+    result = degrade(crop, haze=55, seed=2)
+    degraded = result.images
+    # The ground truth guides the restorer, so the test checks the file handling, not the reasoner.
+    (tmp_path / "truth.json").write_text(result.diagnoses[0].to_json())
     rgb = (degraded[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     alpha = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (48, 1))
     Image.fromarray(np.dstack([rgb, alpha]), mode="RGBA").save(tmp_path / "rgba.png")
     Image.fromarray(rgb[..., 1], mode="L").save(tmp_path / "grey.png")
     write_png16(tmp_path / "deep.png", (degraded[0].permute(1, 2, 0).numpy() * 65535).round().astype(np.uint16))
     for name in ("rgba.png", "grey.png", "deep.png"):
-        code, _, err = run_cli(capsys, "restore", tmp_path / name, "-o", tmp_path / "out" / name, *CLASSIC)
+        code, _, err = run_cli(capsys, "restore", tmp_path / name, "-o", tmp_path / "out" / name,
+                               "--diagnosis", tmp_path / "truth.json", "--restorer", "classic")
         assert code == 0, err
         assert "restored 1 of 1 image" in err
     with Image.open(tmp_path / "out" / "rgba.png") as restored:

@@ -25,7 +25,7 @@ def demo_cases() -> list[tuple[str, dict]]:
                                              airlight_variation=0.0),
                           "noise": NoiseParams(sigma_255=15.0, kind="gaussian", poisson_fraction=0.0,
                                                channel_correlation=0.0, spatial_sigma_px=0.0)}),
-        ("blur", {"blur": BlurParams(kind="gaussian", extent_px=6.0)}),
+        ("blur", {"blur": BlurParams(kind="defocus", extent_px=8.0)}),
     ]
 
 
