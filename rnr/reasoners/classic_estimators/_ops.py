@@ -1,4 +1,8 @@
-"""Small torch image operations the classic estimators share (batched, any device, float [B,C,H,W])."""
+"""Small torch image operations the classic estimators share (batched, any device, float [B,C,H,W]).
+
+The replicate-border gaussian here is the one the calibration was fitted with; the shared filters of
+:mod:`rnr.filters` are used wherever their mirrored borders make no measurable difference.
+"""
 
 from __future__ import annotations
 
@@ -42,39 +46,6 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return separable_conv(images, kernel, kernel)
 
 
-def box_filter(images: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over a (2r+1)x(2r+1) window (replicate borders), same size."""
-    if radius <= 0:
-        return images
-    kernel = images.new_full((2 * radius + 1,), 1.0 / (2 * radius + 1))
-    return separable_conv(images, kernel, kernel)
-
-
-def min_filter(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Minimum over a size x size window (size odd, replicate borders), same size."""
-    if size <= 1:
-        return images
-    r = size // 2
-    padded = F.pad(-images, (r, r, r, r), mode="replicate")
-    return -F.max_pool2d(padded, size, stride=1)
-
-
-def dark_channel(images: torch.Tensor, patch: int) -> torch.Tensor:
-    """He et al.'s dark channel [B,1,H,W]: min over colour channels, then over a patch x patch window."""
-    return min_filter(images.amin(dim=1, keepdim=True), patch)
-
-
-def downscale_to(images: torch.Tensor, max_side: int) -> tuple[torch.Tensor, float]:
-    """An area-averaged copy whose longer side is at most ``max_side`` and the factor original/copy (>= 1)."""
-    h, w = images.shape[-2:]
-    factor = max(h, w) / max_side
-    if factor <= 1.0:
-        return images, 1.0
-    size = (max(1, round(h / factor)), max(1, round(w / factor)))
-    small = F.interpolate(images, size=size, mode="area")
-    return small, max(h / size[0], w / size[1])
-
-
 def native_tiles(images: torch.Tensor, tile: int, grid: int) -> tuple[torch.Tensor, int]:
     """Crops at the original resolution for estimators that must see single pixels (noise, blur, rain).
 
@@ -93,31 +64,3 @@ def native_tiles(images: torch.Tensor, tile: int, grid: int) -> tuple[torch.Tens
     crops = [images[:, :, y:y + th, x:x + tw] for y in ys for x in xs]
     k = len(crops)
     return torch.stack(crops, dim=1).reshape(b * k, c, th, tw), k
-
-
-def hann_window2d(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    wy = torch.hann_window(h, periodic=False, device=device, dtype=dtype)
-    wx = torch.hann_window(w, periodic=False, device=device, dtype=dtype)
-    return wy[:, None] * wx[None, :]
-
-
-def weighted_quantile_rows(values: torch.Tensor, q: float) -> torch.Tensor:
-    """The q-quantile of each row of a [N, M] tensor (NaNs ignored; NaN where a row is all NaN)."""
-    return torch.nanquantile(values, q, dim=1)
-
-
-def sample_polar(maps: torch.Tensor, angles_rad: torch.Tensor, lags: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples of centred maps [N,H,W] along rays from the centre.
-
-    ``maps`` hold a function of the 2D lag with lag (0, 0) at index (H//2, W//2), x to the right and
-    y downward. Returns [N, A, L] for ``angles_rad`` [A] (0 = +x, counter-clockwise as seen on screen,
-    i.e. toward -y) and ``lags`` [L] in pixels.
-    """
-    n, h, w = maps.shape
-    dx = torch.cos(angles_rad)[:, None] * lags[None, :]
-    dy = -torch.sin(angles_rad)[:, None] * lags[None, :]
-    gx = (w // 2 + dx) / (w - 1) * 2 - 1
-    gy = (h // 2 + dy) / (h - 1) * 2 - 1
-    grid = torch.stack([gx, gy], dim=-1).to(maps.dtype)[None].expand(n, -1, -1, -1)
-    out = F.grid_sample(maps[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    return out[:, 0]

@@ -1,8 +1,8 @@
 """Fitted constants that turn the estimators' raw evidence into calibrated physical parameters.
 
-The scales and the haze line are fitted by ``python scripts/eval_classic_reasoner.py --fit`` (medians of
-truth/measurement ratios and least squares) on 200 ``rnr.degrade`` mixtures of the clean photo corpus
-at seed 1000, a different seed (other crops, other degradations) from the reported evaluation. The
+The scales and the haze line are fitted by ``python scripts/eval_classic_reasoner.py --fit --count
+200`` (medians of truth/measurement ratios, least squares) on 200 ``rnr.degrade`` mixtures of the
+clean photo corpus at seed 1000, a different seed (other crops, other degradations) from the reported evaluation. The
 presence thresholds trade flag F1 on that set against the false-positive rate on 60 undegraded crops
 of seed 8919: each is the point where the false-positive rate drops without losing much F1 (e.g.
 blur: F1 0.63 -> 0.60 while clean false positives fall from 40 % to 25 %). Severities follow

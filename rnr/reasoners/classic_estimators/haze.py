@@ -3,8 +3,8 @@
 In haze-free outdoor photos most patches hold some pixel that is dark in at least one colour channel;
 haze lifts those towards the airlight A, so the dark channel of I / A measures 1 - t. The analysis
 runs on an area-downscaled copy (haze is smooth), lightly blurred so that sensor noise does not drag
-the patch minima down, and the raw estimate is mapped to the calibration's transmission by
-:data:`rnr.reasoners.classic_estimators.calibrated.HAZE_TRANSMISSION_CURVE`.
+the patch minima down. The raw mean transmission is mapped to the calibration's transmission by the
+fitted line ``HAZE_T_*`` of :mod:`.calibrated` (which also corrects for what noise left behind).
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ the autocorrelation of the aligned bright-line map along the streaks. Analysed o
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
