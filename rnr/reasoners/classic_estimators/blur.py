@@ -23,7 +23,7 @@ from ...filters import guided_filter
 from ._ops import gaussian_blur, luminance, native_tiles
 
 TILE = 384
-GRID = 3
+GRID = 2
 DIRECTION_BINS = 12
 EDGES_PER_BIN = 400
 PROFILE_HALF_PX = 40
@@ -165,7 +165,8 @@ def estimate_blur(images: torch.Tensor, noise_sigmas_255: list[float] | None = N
     if min(h, w) < MIN_SIDE:
         return [None] * b
     noise = noise_sigmas_255 or [0.0] * b
-    tiles, k = native_tiles(luminance(images.float()), TILE, GRID)
+    tiles, k = native_tiles(images.float(), TILE, GRID)
+    tiles = luminance(tiles)
     tiles = tiles.reshape(b, k, 1, *tiles.shape[-2:])
     centres = [(i + 0.0) * 180.0 / DIRECTION_BINS for i in range(DIRECTION_BINS)]
     out: list[BlurEvidence | None] = []

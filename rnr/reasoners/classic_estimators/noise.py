@@ -23,7 +23,7 @@ from ._ops import native_tiles
 PATCH = 7
 STRIDE = 3
 TILE = 256
-GRID = 3
+GRID = 2
 INTENSITY_BINS = ((0.06, 0.30), (0.30, 0.50), (0.50, 0.70), (0.70, 0.94))
 MIN_PATCHES_PER_BIN = 300
 MIN_SIDE = 2 * PATCH
