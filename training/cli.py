@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from rnr.errors import RnRError
 
@@ -33,7 +33,7 @@ class DataCommand:
     count: int = option(100, "examples to write")
     start: int = option(0, "index of the first example")
     with_clean: bool = option(True, "also write the clean crops")
-    data: DataConfig = option(DataConfig(split="heldout"), "examples")
+    data: DataConfig = option(DataConfig(split="heldout"), "examples")  # noqa: RUF009 (a default_factory)
 
 
 @dataclass
@@ -51,7 +51,8 @@ class EvalSFTCommand:
     device: str = option("auto", "auto, cpu, cuda")
     dtype: str = option("auto", "auto, float32, bfloat16, float16")
     out: str = option("", "write scores and answers to this JSON file")
-    data: DataConfig = option(DataConfig(split="heldout"), "examples when --eval-data is not given")
+    data: DataConfig = option(DataConfig(split="heldout"),  # noqa: RUF009 (a default_factory)
+                              "examples when --eval-data is not given")
 
 
 def run_data(config: DataCommand) -> int:

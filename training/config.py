@@ -25,8 +25,9 @@ import shutil
 import time
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -156,8 +157,9 @@ def step_seed(seed: int, step: int, salt: int = 0) -> int:
 class RunLog:
     """Appends one JSON object per step to ``folder/log.jsonl``.
 
-    On resume (``start_step`` > 0) entries at or after ``start_step`` are dropped first, so the file
-    never holds a step twice.
+    Entries are numbered by the optimizer steps done (1 after the first step). On resume from a checkpoint
+    taken after ``start_step`` steps, entries past ``start_step`` are dropped first, so that the file never
+    holds a step twice.
     """
 
     def __init__(self, folder: Path, start_step: int = 0, echo: bool = False) -> None:
@@ -167,7 +169,7 @@ class RunLog:
         self.started = time.monotonic()
         if self.path.exists():
             kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                    if line.strip() and json.loads(line).get("step", -1) < start_step]
+                    if line.strip() and json.loads(line).get("step", -1) <= start_step]
             self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
     def log(self, step: int, **values: Any) -> dict[str, Any]:

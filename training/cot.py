@@ -29,7 +29,13 @@ import torch
 import torch.nn.functional as F
 
 from rnr.degrade import AppliedParams
-from rnr.diagnosis import DEGRADATIONS, Diagnosis, calibration, degradation_words_in, severity_word
+from rnr.diagnosis import (
+    DEGRADATIONS,
+    Diagnosis,
+    calibration,
+    degradation_words_in,
+    severity_word,
+)
 from rnr.reasoners import qwen3vl_prompt as prompt
 from rnr.reasoners.qwen3vl_repair import clean_scene
 
@@ -160,7 +166,7 @@ def scene_from_caption(caption: str) -> str:
 
 # ---- the sections ----------------------------------------------------------------------------------
 def _light_colour(light: tuple[float, float, float]) -> str:
-    r, g, b = light
+    r, _, b = light
     if b - r > 0.04:
         return "bluish"
     if r - b > 0.04:

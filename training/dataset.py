@@ -256,7 +256,7 @@ class LabelledSet:
     samples: list[Sample] = field(default_factory=list)
 
     @classmethod
-    def read(cls, folder: str | Path) -> "LabelledSet":
+    def read(cls, folder: str | Path) -> LabelledSet:
         folder = Path(folder)
         path = folder / LABELS_FILE
         if not path.is_file():

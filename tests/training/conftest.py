@@ -3,7 +3,6 @@ own builders in ``tests/bigmodels/tiny.py``), small photo folders, and one CPU t
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -63,13 +62,3 @@ def photos_dir() -> Path:
     from rnr.assets import SAMPLES_DIR
 
     return Path(SAMPLES_DIR)
-
-
-def comfyui_dir() -> Path | None:
-    """The ComfyUI source tree (``$RNR_COMFYUI_DIR`` or ``../shared/comfyui/ComfyUI``), if present."""
-    path = Path(os.environ.get("RNR_COMFYUI_DIR") or REPO.parent / "shared" / "comfyui" / "ComfyUI")
-    return path if (path / "comfy").is_dir() else None
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}

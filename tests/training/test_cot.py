@@ -13,8 +13,14 @@ from rnr.diagnosis import DEGRADATIONS, degradation_words_in
 from rnr.images import load_image
 from rnr.reasoners import qwen3vl_prompt as prompt
 from rnr.reasoners.qwen3vl_parse import parse_answer
-from training.cot import (cot_target, describe_content, image_statistics, scene_from_caption, severity_rule_holds,
-                          target_diagnosis)
+from training.cot import (
+    cot_target,
+    describe_content,
+    image_statistics,
+    scene_from_caption,
+    severity_rule_holds,
+    target_diagnosis,
+)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,13 @@ from safetensors.numpy import save_file
 from rnr.diagnosis import DEGRADATIONS
 from rnr.reasoners.qwen3vl_parse import parse_answer
 from training.config import TrainingError
-from training.dataset import CleanPhotos, DataConfig, LabelledSet, SyntheticDegradations, write_labelled_set
+from training.dataset import (
+    CleanPhotos,
+    DataConfig,
+    LabelledSet,
+    SyntheticDegradations,
+    write_labelled_set,
+)
 
 
 @pytest.fixture(scope="module")

@@ -119,5 +119,16 @@ def load_raw_state_dict(transformer: Any, tensors: dict[str, torch.Tensor]) -> N
                             "new run with another --out")
 
 
-__all__ = ["DEFAULT_TARGETS", "FORMAT", "PREFIX", "add_lora", "adapted_layers", "export_state_dict",
-           "load_raw_state_dict", "lora_delta", "raw_state_dict", "read_metadata", "save_lora"]
+__all__ = [
+    "DEFAULT_TARGETS",
+    "FORMAT",
+    "PREFIX",
+    "adapted_layers",
+    "add_lora",
+    "export_state_dict",
+    "load_raw_state_dict",
+    "lora_delta",
+    "raw_state_dict",
+    "read_metadata",
+    "save_lora",
+]

@@ -78,7 +78,8 @@ class EditPolicy:
     """
 
     def __init__(self, pipe: Any, *, steps: int = 10, noise_level: float = 0.7, guidance: float = 1.0,
-                 negative_prompt: str = " ", reference_pixels: int = 1024 * 1024) -> None:
+                 negative_prompt: str = " ", reference_pixels: int = 1024 * 1024,
+                 offload_text_encoder: bool = False) -> None:
         if type(pipe).__name__ != "QwenImageEditPipeline":
             raise TrainingError(f"GRPO trains the QwenImageEditPipeline family; this model loads as "
                                 f"{type(pipe).__name__}, which is not supported yet")
@@ -89,6 +90,7 @@ class EditPolicy:
         self.guidance = float(guidance)
         self.negative_prompt = negative_prompt
         self.reference_pixels = int(reference_pixels)
+        self.offload_text_encoder = bool(offload_text_encoder)
         self.multiple = int(pipe.vae_scale_factor) * 2
 
     @property
@@ -109,11 +111,15 @@ class EditPolicy:
         source = _to_pil(_resize(image, height, width))
         ref_width, ref_height = module.calculate_dimensions(self.reference_pixels, width / height)[:2]
         reference = pipe.image_processor.resize(source, ref_height, ref_width)
+        if self.offload_text_encoder:
+            pipe.text_encoder.to(device)
         embeds, mask = pipe.encode_prompt(prompt=[prompt], image=reference, device=device)
         negative_embeds = negative_mask = None
         if self.guidance > 1.0:
             negative_embeds, negative_mask = pipe.encode_prompt(prompt=[self.negative_prompt], image=reference,
                                                                 device=device)
+        if self.offload_text_encoder:
+            pipe.text_encoder.to("cpu")
         pixels = pipe.image_processor.preprocess(reference, ref_height, ref_width).unsqueeze(2).to(device, dtype)
         channels = self.transformer.config.in_channels // 4
         _, image_latents = pipe.prepare_latents(pixels, 1, channels, height, width, dtype, device, None,

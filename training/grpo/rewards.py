@@ -25,7 +25,8 @@ Built-in (``--reward NAME[:WEIGHT]``):
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -24,7 +24,6 @@ ComfyUI's ``LoraLoaderModelOnly``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +35,25 @@ import torch.nn.functional as F
 from rnr.devices import resolve_device, resolve_dtype
 from rnr.registry import ModelSpec
 
-from ..config import (FINAL_DIR, RunLog, TrainingError, check_resumable, checkpoint_dir, fresh_dir, load_optimizer,
-                      option, progress, read_log, read_state, replace_dir, save_config, save_optimizer,
-                      seed_everything, step_seed, write_state)
+from ..config import (
+    FINAL_DIR,
+    RunLog,
+    TrainingError,
+    check_resumable,
+    checkpoint_dir,
+    fresh_dir,
+    load_optimizer,
+    option,
+    progress,
+    read_log,
+    read_state,
+    replace_dir,
+    save_config,
+    save_optimizer,
+    seed_everything,
+    step_seed,
+    write_state,
+)
 from ..dataset import DataConfig, Sample, SyntheticDegradations
 from . import lora as lora_io
 from .policy import EditCondition, EditPolicy, Trajectory, mean_and_spread
@@ -57,7 +72,8 @@ class GRPOConfig:
     model_options: tuple[str, ...] = option((), "extra restorer options as key=value (config=..., tokenizer=..., "
                                             "text_encoder_file=..., vae_file=...)")
     out: str = option("runs/grpo", "run folder: config.json, log.jsonl, checkpoint/, final/")
-    data: DataConfig = option(DataConfig(size=256, p_clean=0.0), "training inputs (degraded crops)")
+    data: DataConfig = option(DataConfig(size=256, p_clean=0.0),  # noqa: RUF009 (a default_factory)
+                              "training inputs (degraded crops)")
     prompts: str = option("truth", "edit instructions from: truth (the ground-truth diagnosis) or a reasoner backend "
                           "(lite, classic, qwen3vl)")
     prompt_reasoner_path: str = option("", "model folder of the prompt reasoner (qwen3vl)")
@@ -93,6 +109,8 @@ class GRPOConfig:
     device: str = option("auto", "auto, cpu, cuda, cuda:N")
     dtype: str = option("auto", "weights dtype: auto (bf16 on GPU), float32, bfloat16")
     gradient_checkpointing: bool = option(False, "recompute transformer activations in the backward pass")
+    offload_text_encoder: bool = option(False, "keep the frozen text encoder on the CPU, on the GPU only while it "
+                                        "encodes a step's prompts (frees its memory for training)")
     log_every: int = option(1, "log every N steps")
     save_every: int = option(25, "write the resumable checkpoint every N steps")
     eval_every: int = option(0, "score deterministic samples of held-out inputs every N steps (0: start and end only)")
@@ -127,19 +145,23 @@ def restorer_spec(config: GRPOConfig, device: torch.device, dtype: torch.dtype) 
                           **options)
 
 
-def load_policy(config: GRPOConfig, device: torch.device, dtype: torch.dtype) -> tuple[EditPolicy, list]:
-    """The pipeline through the Restore backend's loader, a LoRA on its transformer, the sampler around it."""
+def load_policy(config: GRPOConfig, device: torch.device, dtype: torch.dtype,
+                pipeline: Any = None) -> tuple[EditPolicy, list]:
+    """The pipeline through the Restore backend's loader (or ``pipeline`` when given, e.g. one built in
+    memory), a LoRA on its transformer, the sampler around it."""
     from rnr.restorers.qwen_image_edit_load import load_pipeline
 
-    loaded = load_pipeline(restorer_spec(config, device, dtype), device, dtype)
-    pipe = loaded.pipe
+    pipe = pipeline if pipeline is not None else load_pipeline(restorer_spec(config, device, dtype), device, dtype).pipe
+    if config.offload_text_encoder:
+        pipe.text_encoder.to("cpu")
     for component in ("text_encoder", "vae"):
         getattr(pipe, component).requires_grad_(False).eval()
     params = lora_io.add_lora(pipe.transformer, config.lora_rank, config.lora_alpha, tuple(config.lora_targets))
     if config.gradient_checkpointing:
         pipe.transformer.enable_gradient_checkpointing()
     policy = EditPolicy(pipe, steps=config.sample_steps, noise_level=config.noise_level, guidance=config.guidance,
-                        negative_prompt=config.negative_prompt, reference_pixels=config.reference_pixels)
+                        negative_prompt=config.negative_prompt, reference_pixels=config.reference_pixels,
+                        offload_text_encoder=config.offload_text_encoder)
     return policy, params
 
 
@@ -244,7 +266,7 @@ def update(policy: EditPolicy, rollouts: list[Rollout], advantages: torch.Tensor
                                       kl_weight=config.kl_weight)
                     (parts["loss"] * len(rows) / terms).backward()
                     for key in ("loss", "policy_loss", "kl", "clip_fraction", "ratio_mean"):
-                        totals[key] += float(parts[key]) * len(rows) / terms
+                        totals[key] += float(parts[key].detach()) * len(rows) / terms
             norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip if config.grad_clip > 0 else float("inf"))
             totals["grad_norm"] += float(norm)
             optimizer.step()
@@ -293,7 +315,8 @@ def evaluate(policy: EditPolicy, reward: CombinedReward, samples: list[Sample], 
 
 
 # ---- the run ----------------------------------------------------------------------------------------------
-def train(config: GRPOConfig) -> GRPOResult:
+def train(config: GRPOConfig, pipeline: Any = None) -> GRPOResult:
+    """Run (or resume) GRPO; ``pipeline`` replaces loading ``config.model`` (a pipeline built in memory)."""
     out = Path(config.out)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
@@ -308,7 +331,9 @@ def train(config: GRPOConfig) -> GRPOResult:
     save_config(config, out)
     seed_everything(config.seed)
 
-    policy, params = load_policy(config, device, dtype)
+    if pipeline is None and not config.model:
+        restorer_spec(config, device, dtype)
+    policy, params = load_policy(config, device, dtype, pipeline)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     start = load_checkpoint(out, policy, optimizer, params) if has_checkpoint else 0
     reward = make_reward(config, device)
@@ -386,4 +411,4 @@ def train(config: GRPOConfig) -> GRPOResult:
     return GRPOResult(out, lora, step, read_log(out))
 
 
-__all__ = ["GRPOConfig", "GRPOResult", "LORA_FILE", "train"]
+__all__ = ["LORA_FILE", "GRPOConfig", "GRPOResult", "train"]

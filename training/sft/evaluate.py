@@ -10,7 +10,8 @@ plus the share of clean images with a flag), with the parse-failure rate and the
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from rnr.diagnosis import DEGRADATIONS, Diagnosis
 from rnr.eval import reasoner_accuracy

@@ -28,9 +28,24 @@ from rnr.devices import resolve_device, resolve_dtype
 from rnr.reasoners import qwen3vl
 from rnr.reasoners import qwen3vl_prompt as prompt
 
-from ..config import (FINAL_DIR, RunLog, TrainingError, check_resumable, checkpoint_dir, fresh_dir,
-                      load_optimizer, option, progress, read_state, replace_dir, save_config, save_optimizer,
-                      seed_everything, step_seed, write_state)
+from ..config import (
+    FINAL_DIR,
+    RunLog,
+    TrainingError,
+    check_resumable,
+    checkpoint_dir,
+    fresh_dir,
+    load_optimizer,
+    option,
+    progress,
+    read_state,
+    replace_dir,
+    save_config,
+    save_optimizer,
+    seed_everything,
+    step_seed,
+    write_state,
+)
 from ..dataset import DataConfig, LabelledSet, Sample, SyntheticDegradations
 from .data import answer_token_count, collate, encode_example
 from .evaluate import evaluate, flat_scores, format_scores
@@ -48,7 +63,7 @@ class SFTConfig:
     model: str = option("", "Qwen3-VL checkpoint folder (Hugging Face layout)")
     processor: str = option("", "folder of the processor/tokenizer files when they are not beside the weights")
     out: str = option("runs/sft", "run folder: config.json, log.jsonl, checkpoint/, final/adapter")
-    data: DataConfig = option(DataConfig(), "training examples")
+    data: DataConfig = option(DataConfig(), "training examples")  # noqa: RUF009 (a default_factory)
     eval_data: str = option("", "labelled set folder (rnr-train data) to evaluate on; default: examples of the "
                             "held-out split of the training source")
     eval_samples: int = option(32, "examples evaluated (0: no evaluation)")
@@ -181,7 +196,7 @@ def batches(dataset: SyntheticDegradations, config: SFTConfig, start_step: int):
 def save_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer, step: int) -> None:
     final = checkpoint_dir(out)
     tmp = fresh_dir(final.with_name(final.name + ".tmp"))
-    model.save_pretrained(str(tmp / ADAPTER_DIR))
+    model.save_pretrained(str(tmp / ADAPTER_DIR), save_embedding_layers=False)
     save_optimizer(optimizer, trainable_names(model), tmp / "optimizer.safetensors")
     write_state(tmp, {"step": step})
     replace_dir(tmp, final)
@@ -203,7 +218,8 @@ def load_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer) -> 
 
 
 # ---- the run ----------------------------------------------------------------------------------------------
-def train(config: SFTConfig) -> SFTResult:
+def train(config: SFTConfig, model: Any = None, processor: Any = None) -> SFTResult:
+    """Run (or resume) SFT; ``model`` and ``processor`` replace loading ``config.model`` (e.g. built in memory)."""
     out = Path(config.out)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
@@ -215,7 +231,8 @@ def train(config: SFTConfig) -> SFTResult:
     save_config(config, out)
     seed_everything(config.seed)
 
-    model, processor = load_base(config, device, dtype)
+    if model is None:
+        model, processor = load_base(config, device, dtype)
     model = add_lora(model, config)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -286,7 +303,7 @@ def train(config: SFTConfig) -> SFTResult:
         return SFTResult(out, None, step, _read(log), None)
     save_checkpoint(out, model, optimizer, step)
     adapter = out / FINAL_DIR / ADAPTER_DIR
-    model.save_pretrained(str(adapter))
+    model.save_pretrained(str(adapter), save_embedding_layers=False)
     scores = None
     if held_out:
         model.eval()
