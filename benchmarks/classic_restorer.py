@@ -59,7 +59,7 @@ def main() -> None:
     megapixels = image.shape[-1] * image.shape[-2] / 1e6
     print(f"device {device}, {args.threads} threads, torch {torch.__version__}")
     for name, record in RECORDS.items():
-        wall, cpu = timed(lambda: STEPS[name](image, record), device)
+        wall, cpu = timed(lambda name=name, record=record: STEPS[name](image, record), device)
         print(f"{name:6s} {wall / megapixels:6.3f} s/MP wall, {cpu / megapixels:6.3f} CPU-s/MP")
     restorer = ClassicRestorer(device=device)
     wall, cpu = timed(lambda: restorer.restore(image, [EVERYTHING]), device)

@@ -91,7 +91,7 @@ def gaussian_kernel1d(sigma_px: float, radius: int | None = None, *, device: tor
                       dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A normalised 1-D gaussian of std ``sigma_px`` pixels (radius 3 sigma unless given)."""
     if radius is None:
-        radius = max(1, int(math.ceil(3.0 * sigma_px)))
+        radius = max(1, math.ceil(3.0 * sigma_px))
     if sigma_px <= 0:
         kernel = torch.zeros(2 * radius + 1, device=device, dtype=dtype)
         kernel[radius] = 1.0
@@ -162,7 +162,9 @@ def rgb_to_luma(images: torch.Tensor) -> torch.Tensor:
 
 
 def rgb_to_opponent(images: torch.Tensor) -> torch.Tensor:
-    """Orthonormal (luminance, red-green, blue-yellow) channels of RGB ``[B,3,H,W]``; inverse: :func:`opponent_to_rgb`."""
+    """Orthonormal (luminance, red-green, blue-yellow) channels of RGB ``[B,3,H,W]``.
+
+    The inverse is :func:`opponent_to_rgb`."""
     _check_4d(images, "images")
     return torch.einsum("ij,bjhw->bihw", _OPPONENT.to(images), images)
 
@@ -191,7 +193,8 @@ def guided_filter_coefficients(guide: torch.Tensor, src: torch.Tensor, radius: i
     return box_filter(a, radius), box_filter(b, radius)
 
 
-def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float, *, subsample: int = 1) -> torch.Tensor:
+def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float, *,
+                  subsample: int = 1) -> torch.Tensor:
     """Edge-preserving smoothing of ``src`` following the edges of ``guide`` (He et al., grey guide).
 
     ``guide`` is ``[B,1,H,W]`` (or has as many channels as ``src``, each guiding its own channel);
@@ -207,7 +210,7 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: floa
         size = (max(1, h // subsample), max(1, w // subsample))
         small_guide = F.interpolate(guide, size=size, mode="area")
         small_src = F.interpolate(src, size=size, mode="area")
-        radius = max(1, int(round(radius / subsample)))
+        radius = max(1, round(radius / subsample))
     mean_a, mean_b = guided_filter_coefficients(small_guide, small_src, radius, eps)
     if mean_a.shape[-2:] != (h, w):
         mean_a = F.interpolate(mean_a, size=(h, w), mode="bilinear", align_corners=False)
@@ -232,12 +235,13 @@ def color_guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps
         size = (max(1, h // subsample), max(1, w // subsample))
         guide = F.interpolate(guide, size=size, mode="area")
         src = F.interpolate(src, size=size, mode="area")
-        radius = max(1, int(round(radius / subsample)))
+        radius = max(1, round(radius / subsample))
     batch, channels = src.shape[:2]
     mean_i = box_filter(guide, radius)                                   # [B,3,h,w]
     mean_p = box_filter(src, radius)                                     # [B,C,h,w]
     # Products of every guide channel with every source channel: [B,3,C,h,w].
-    mean_ip = box_filter((guide[:, :, None] * src[:, None]).flatten(1, 2), radius).view(batch, 3, channels, *src.shape[-2:])
+    products = (guide[:, :, None] * src[:, None]).flatten(1, 2)
+    mean_ip = box_filter(products, radius).view(batch, 3, channels, *src.shape[-2:])
     cov_ip = mean_ip - mean_i[:, :, None] * mean_p[:, None]
     pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
     products = torch.cat([guide[:, i:i + 1] * guide[:, j:j + 1] for i, j in pairs], dim=1)
@@ -284,7 +288,7 @@ def estimate_atmospheric_light(images: torch.Tensor, dark: torch.Tensor | None =
         dark = dark_channel(images, patch_radius)
     batch = images.shape[0]
     flat_dark = dark.reshape(batch, -1)
-    count = max(1, int(round(flat_dark.shape[1] * top_fraction)))
+    count = max(1, round(flat_dark.shape[1] * top_fraction))
     index = flat_dark.topk(count, dim=1).indices                         # [B,k]
     flat = images.reshape(batch, images.shape[1], -1)
     picked = flat.gather(2, index[:, None, :].expand(-1, images.shape[1], -1))
@@ -309,13 +313,13 @@ def resize_max_side(images: torch.Tensor, max_side: int) -> torch.Tensor:
     scale = max_side / max(h, w)
     if scale >= 1.0:
         return images
-    size = (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
     return F.interpolate(images, size=size, mode="area")
 
 
 __all__ = [
-    "box_filter", "box_filter_1d", "color_guided_filter", "dark_channel", "estimate_atmospheric_light", "estimate_transmission",
-    "gaussian_blur", "gaussian_kernel1d", "guided_filter", "guided_filter_coefficients", "max_filter", "median_filter", "min_filter",
-    "opponent_to_rgb", "pad_symmetric", "resize_max_side", "rgb_to_luma", "rgb_to_opponent", "separable_filter",
-    "symmetric_indices",
+    "box_filter", "box_filter_1d", "color_guided_filter", "dark_channel", "estimate_atmospheric_light",
+    "estimate_transmission", "gaussian_blur", "gaussian_kernel1d", "guided_filter", "guided_filter_coefficients",
+    "max_filter", "median_filter", "min_filter", "opponent_to_rgb", "pad_symmetric", "resize_max_side", "rgb_to_luma",
+    "rgb_to_opponent", "separable_filter", "symmetric_indices",
 ]

@@ -13,7 +13,7 @@ inputs (a coarse map, a mask) can be concatenated to the images as extra channel
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -87,7 +87,8 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor
             tile_w = min(tile, width)
             piece = fn(images[:, :, top:top + tile_h, left:left + tile_w])
             if piece.shape[-2:] != (tile_h, tile_w) or piece.shape[0] != images.shape[0]:
-                raise ValueError(f"tiled_apply: fn must keep batch and tile size ({images.shape[0]}, {tile_h}x{tile_w}), "
+                raise ValueError(f"tiled_apply: fn must keep batch and tile size "
+                                 f"({images.shape[0]}, {tile_h}x{tile_w}), "
                                  f"got {tuple(piece.shape)}")
             if output is None:
                 output = torch.zeros(images.shape[0], piece.shape[1], height, width, dtype=torch.float32,

@@ -13,7 +13,7 @@ Pure torch: it runs wherever the images are (CPU or GPU).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -24,7 +24,7 @@ from ..images import check_images
 from ..reasoners.base import Progress
 from ..registry import ModelSpec
 from ..tiling import tiled_apply
-from .classic_ops import STEPS, blur_kernel
+from .classic_ops import STEPS, blur_kernel, denoise, estimate_model
 
 Step = Callable[[torch.Tensor, object], torch.Tensor]
 
@@ -101,7 +101,12 @@ class ClassicRestorer:
         if height * width <= self.max_untiled_pixels or name == "haze":
             return step(images, record).clamp(0.0, 1.0)
         tile, overlap = _tile_overlap(name, record, self.tile)
-        return tiled_apply(lambda piece: step(piece, record), images, tile=tile, overlap=overlap).clamp(0.0, 1.0)
+        run = lambda piece: step(piece, record)
+        if name == "noise" and step is STEPS["noise"]:
+            # One noise model for the whole image, so that every tile is denoised alike.
+            model = estimate_model(images, record)
+            run = lambda piece: denoise(piece, record, model=model)
+        return tiled_apply(run, images, tile=tile, overlap=overlap).clamp(0.0, 1.0)
 
 
 def _check_diagnoses(diagnoses: object, batch: int) -> list[Diagnosis]:

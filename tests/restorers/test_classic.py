@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 import torch
@@ -86,6 +87,15 @@ def test_deraining_does_not_hurt_and_usually_helps(restorer, photos):
     assert _mean_gain(restorer, photos, seed=7, rain=50) > 0.0
 
 
+def test_a_record_without_parameters_falls_back_on_its_severity(restorer, photos):
+    noisy = degrade(photos[:1], seed=13, noise=NoiseParams(sigma_255=25.0, kind="gaussian", poisson_fraction=0.0,
+                                                             channel_correlation=0.0, spatial_sigma_px=0.0,
+                                                             domain="srgb"))
+    bare = Diagnosis(noise=Noise(present=True, severity=50, sigma_255=0.0))  # severity 50 is sigma 25
+    gain = psnr(restorer.restore(noisy.images, [bare]), photos[:1]) - psnr(noisy.images, photos[:1])
+    assert float(gain) > 5.0
+
+
 def test_motion_kernel_follows_the_calibration_conventions():
     kernel = blur_kernel(Blur(present=True, severity=40, kind="motion", extent_px=8.0, angle_deg=45.0))
     centre = kernel.shape[0] // 2
@@ -151,8 +161,8 @@ def test_dehazing_grows_monotonically_with_severity(restorer, photos):
         out = restorer.restore(hazy.images, diagnoses)
         changes.append(float((out - hazy.images).abs().mean()))
         darks.append(float(dark_channel(out, 3).mean()))
-    assert all(a < b for a, b in zip(changes, changes[1:])), changes
-    assert all(a > b for a, b in zip(darks, darks[1:])), darks
+    assert all(a < b for a, b in itertools.pairwise(changes)), changes
+    assert all(a > b for a, b in itertools.pairwise(darks)), darks
 
 
 def test_a_mixed_batch_equals_restoring_each_image_alone(restorer, photos):
@@ -179,7 +189,8 @@ def test_odd_sizes_keep_shape_dtype_and_range(restorer, photos, dtype):
 
 def test_tiled_restoration_matches_the_whole_image(photos):
     noisy = degrade(photos[:1], seed=11, noise=NoiseParams(sigma_255=20.0, kind="gaussian", poisson_fraction=0.0,
-                                                             channel_correlation=0.0, spatial_sigma_px=0.0))
+                                                             channel_correlation=0.0, spatial_sigma_px=0.0,
+                                                             domain="srgb"))
     diagnosis = noisy.diagnoses[0].with_degradation("haze", present=True, severity=40)
     whole = ClassicRestorer(device="cpu").restore(noisy.images, [diagnosis])
     tiled = ClassicRestorer(device="cpu", tile=48, max_untiled_pixels=1000).restore(noisy.images, [diagnosis])

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from .deconvolve import blur_kernel, deconvolve, estimate_noise_sigma, tv_deconvolve
 from .dehaze import DehazePlan, apply_plan, dehaze, plan
-from .denoise import dct_denoise, denoise
-from .noise_model import NoiseModel
+from .denoise import dct_denoise, denoise, estimate_model
 from .derain import derain
+from .noise_model import NoiseModel
 
 STEPS = {"noise": denoise, "blur": deconvolve, "rain": derain, "haze": dehaze}
 
-__all__ = ["STEPS", "DehazePlan", "NoiseModel", "apply_plan", "blur_kernel", "dct_denoise", "deconvolve", "dehaze", "denoise",
-           "derain", "estimate_noise_sigma", "plan", "tv_deconvolve"]
+__all__ = ["STEPS", "DehazePlan", "NoiseModel", "apply_plan", "blur_kernel", "dct_denoise", "deconvolve", "dehaze",
+           "denoise", "derain", "estimate_model", "estimate_noise_sigma", "plan", "tv_deconvolve"]

@@ -9,7 +9,8 @@ import torch
 BLOCK = 8
 
 
-def dct_matrix(size: int = BLOCK, *, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def dct_matrix(size: int = BLOCK, *, device: torch.device | None = None,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The orthonormal DCT-II matrix ``[size, size]`` (rows are frequencies)."""
     n = torch.arange(size, dtype=torch.float64)
     k = n[:, None]

@@ -14,10 +14,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
-from ...diagnosis import Blur
-from ...filters import gaussian_blur, pad_symmetric, rgb_to_luma
+from ...diagnosis import Blur, calibration
+from ...filters import pad_symmetric, rgb_to_luma
 
 MAX_KERNEL_PX = 101
 # Residual error (0..1 units) always allowed for, because the record's kernel is only a model of the
@@ -29,13 +28,18 @@ FIDELITY = 2.0
 BETAS = tuple(2.0 ** (1.5 * k) for k in range(6))
 
 
+def extent_of(blur: Blur) -> float:
+    """The record's ``extent_px``, or the one its severity stands for when a reasoner left it at 0."""
+    return blur.extent_px if blur.extent_px > 0 else calibration.blur_extent_from_severity(blur.severity)
+
+
 def blur_kernel(blur: Blur, *, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The normalised ``[K,K]`` kernel (K odd, centred, rows going down) of a blur record.
 
     motion: a line of ``extent_px`` at ``angle_deg`` counter-clockwise from horizontal as seen on
     screen; defocus: a disk of diameter ``extent_px``; gaussian: sigma = ``extent_px / 4``.
     """
-    extent = min(float(blur.extent_px), MAX_KERNEL_PX - 2.0)
+    extent = min(extent_of(blur), MAX_KERNEL_PX - 2.0)
     supersample = 8
     if blur.kind == "gaussian":
         sigma = extent / 4.0
@@ -55,13 +59,14 @@ def blur_kernel(blur: Blur, *, device: torch.device | None = None, dtype: torch.
         radius = max(1, math.ceil(extent / 2.0 + 1.0))
         size = 2 * radius + 1
         angle = math.radians(blur.angle_deg)
-        samples = max(2, int(math.ceil(extent * 4)) + 1)
+        samples = max(2, math.ceil(extent * 4) + 1)
         s = torch.linspace(-0.5, 0.5, samples, dtype=torch.float64) * extent
         xs, ys = s * math.cos(angle) + radius, -s * math.sin(angle) + radius
         x0, y0 = xs.floor(), ys.floor()
         fx, fy = xs - x0, ys - y0
         kernel = torch.zeros(size * size, dtype=torch.float64)
-        for dx, dy, weight in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        corners = ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy))
+        for dx, dy, weight in corners:
             kernel.index_add_(0, ((y0 + dy) * size + x0 + dx).long(), weight)
         kernel = kernel.view(size, size)
     return (kernel / kernel.sum()).to(device=device, dtype=dtype)
@@ -166,7 +171,7 @@ def tv_deconvolve(images: torch.Tensor, kernel: torch.Tensor, noise_sigma: torch
 
 def deconvolve(images: torch.Tensor, blur: Blur) -> torch.Tensor:
     """Remove the blur a :class:`~rnr.diagnosis.Blur` record describes from RGB ``[B,3,H,W]`` in 0..1."""
-    if blur.extent_px < 0.5:
+    if extent_of(blur) < 0.5:
         return images
     kernel = blur_kernel(blur, device=images.device, dtype=images.dtype)
     restored = tv_deconvolve(images, kernel, estimate_noise_sigma(images), MODEL_ERROR_SIGMA[blur.kind])

@@ -22,7 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from ...diagnosis import Haze, calibration
-from ...filters import dark_channel, estimate_atmospheric_light, guided_filter_coefficients, resize_max_side, rgb_to_luma
+from ...filters import (
+    dark_channel,
+    estimate_atmospheric_light,
+    guided_filter_coefficients,
+    resize_max_side,
+    rgb_to_luma,
+)
 
 DEFAULT_LIGHT = (1.0, 1.0, 1.0)
 MIN_TRANSMISSION = 0.1
@@ -66,7 +72,8 @@ def plan(images: torch.Tensor, haze: Haze) -> DehazePlan:
     if tuple(haze.atmospheric_light) == DEFAULT_LIGHT:
         light = estimate_atmospheric_light(small, patch_radius=radius)
     else:
-        light = torch.tensor(haze.atmospheric_light, dtype=images.dtype, device=images.device).expand(images.shape[0], 3)
+        light = torch.tensor(haze.atmospheric_light, dtype=images.dtype, device=images.device)
+        light = light.expand(images.shape[0], 3)
     raw = 1.0 - OMEGA * dark_channel(small / light.reshape(-1, 3, 1, 1).clamp_min(0.05), radius)
     luma = rgb_to_luma(small)
     coefficient_a, coefficient_b = guided_filter_coefficients(luma, raw, 4 * radius, GUIDED_EPS)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...diagnosis import Noise
+from ...diagnosis import Noise, calibration
 from ...filters import opponent_to_rgb, pad_symmetric, rgb_to_opponent
 from . import noise_model
 from .dct import BLOCK, basis_filters
@@ -24,6 +24,7 @@ from .noise_model import NoiseModel
 HARD_THRESHOLD = 2.7
 DEFAULT_STRIDE = 3
 CHROMA_STRIDE = 4
+MODEL_CROP = 1024
 
 
 def _pad_for_blocks(x: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -104,16 +105,30 @@ def dct_denoise(opponent: torch.Tensor, model: NoiseModel, *, stride: int = DEFA
     return torch.cat([luminance, chroma], dim=1)
 
 
-def denoise(images: torch.Tensor, noise: Noise) -> torch.Tensor:
+def sigma_of(noise: Noise) -> float:
+    """The record's ``sigma_255``, or the one its severity stands for when a reasoner left it at 0."""
+    return noise.sigma_255 if noise.sigma_255 > 0 else calibration.noise_sigma_from_severity(noise.severity)
+
+
+def estimate_model(images: torch.Tensor, noise: Noise) -> NoiseModel:
+    """The noise model of RGB ``[B,3,H,W]`` for a Noise record, measured on a centre crop of at most
+    1024x1024 pixels (enough blocks for every statistic; the same model then serves every tile)."""
+    height, width = images.shape[-2:]
+    top, left = max(0, (height - MODEL_CROP) // 2), max(0, (width - MODEL_CROP) // 2)
+    crop = images[:, :, top:top + MODEL_CROP, left:left + MODEL_CROP]
+    sigmas = torch.full((images.shape[0],), sigma_of(noise) / 255.0, device=images.device, dtype=images.dtype)
+    return noise_model.estimate(rgb_to_opponent(crop), sigmas)
+
+
+def denoise(images: torch.Tensor, noise: Noise, *, model: NoiseModel | None = None) -> torch.Tensor:
     """Remove the noise a :class:`~rnr.diagnosis.Noise` record describes from RGB ``[B,3,H,W]`` in 0..1.
 
     ``sigma_255 / 255`` is the noise std at mid-grey; its spectrum and brightness dependence are
-    measured on the images (:func:`~.noise_model.estimate`).
+    measured on the images (:func:`estimate_model`) unless a ``model`` is given, as it is for the
+    tiles of a large image.
     """
-    sigma = noise.sigma_255 / 255.0
-    if sigma <= 0:
+    if sigma_of(noise) <= 0:
         return images
-    opponent = rgb_to_opponent(images)
-    sigmas = torch.full((images.shape[0],), sigma, device=images.device, dtype=images.dtype)
-    model = noise_model.estimate(opponent, sigmas)
-    return opponent_to_rgb(dct_denoise(opponent, model)).clamp(0.0, 1.0)
+    if model is None:
+        model = estimate_model(images, noise)
+    return opponent_to_rgb(dct_denoise(rgb_to_opponent(images), model)).clamp(0.0, 1.0)

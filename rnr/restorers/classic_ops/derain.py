@@ -49,7 +49,7 @@ def _rotation_grid(out_h: int, out_w: int, src_h: int, src_w: int, angle_deg: fl
 
 def _canvas_size(height: int, width: int, angle_deg: float) -> tuple[int, int]:
     c, s = abs(math.cos(math.radians(angle_deg))), abs(math.sin(math.radians(angle_deg)))
-    return int(math.ceil(height * c + width * s)), int(math.ceil(width * c + height * s))
+    return math.ceil(height * c + width * s), math.ceil(width * c + height * s)
 
 
 def _horizontal_opening(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -65,7 +65,7 @@ def streak_correction(canvas: torch.Tensor, length_px: float, sensitivity: float
     background = _horizontal_opening(canvas, MAX_STREAK_WIDTH_PX)
     residual = canvas - background                                    # >= 0: thin bright detail
     grey = residual.mean(dim=1, keepdim=True)
-    along = max(2, int(round(length_px / 4)))
+    along = max(2, round(length_px / 4))
     evidence_along = box_filter_1d(grey, along, -2)
     evidence_across = box_filter_1d(evidence_along, 3 * MAX_STREAK_WIDTH_PX, -1)
     # A streak stands out along its direction against its own neighbourhood across; texture does not.
@@ -77,7 +77,7 @@ def streak_correction(canvas: torch.Tensor, length_px: float, sensitivity: float
 
 def derain(images: torch.Tensor, rain: Rain) -> torch.Tensor:
     """Remove the rain streaks a :class:`~rnr.diagnosis.Rain` record describes from RGB ``[B,3,H,W]`` in 0..1."""
-    batch, channels, height, width = images.shape
+    batch, _channels, height, width = images.shape
     if min(height, width) < 3:
         return images
     length = rain.length_px if rain.length_px > 0 else 0.1 * min(height, width)

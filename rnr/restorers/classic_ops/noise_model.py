@@ -25,7 +25,7 @@ from .dct import BLOCK, basis_filters, dct_matrix
 BANDS = 8
 FLAT_QUANTILE = 0.2
 MIN_BLOCKS_PER_BAND = 12
-SPATIAL_SIGMAS = tuple(0.1 * i for i in range(0, 21))
+SPATIAL_SIGMAS = tuple(0.1 * i for i in range(21))
 LEVEL_RANGE = (0.25, 4.0)
 # Choosing the flattest fifth of the blocks underestimates the energy of pure noise by this factor.
 FLAT_SELECTION_BIAS = 0.86
@@ -85,7 +85,8 @@ _HIGH_FREQUENCIES = (torch.arange(BLOCK)[:, None] + torch.arange(BLOCK)[None, :]
 
 
 def _opponent_channel_variances(rho: torch.Tensor) -> torch.Tensor:
-    """Relative variances ``[B,3]`` of (luminance, red-green, blue-yellow) for RGB noise with channel correlation rho."""
+    """Relative variances ``[B,3]`` of the opponent channels (luminance, red-green, blue-yellow) for RGB
+    noise whose channels share a fraction ``rho`` of their variance."""
     return torch.stack([1.0 + 2.0 * rho, 1.0 - rho, 1.0 - rho], dim=1)
 
 
