@@ -82,19 +82,28 @@ class ClassicRestorer:
             groups.setdefault(diagnosis, []).append(index)
         total = sum(len(d.effective_order()) for d in diagnoses)
         done = 0
-        out = work.clone()
+        out = work.clone() if len(groups) > 1 else None
         for diagnosis, indices in groups.items():
-            chunk = work[indices]
+            chunk = work[indices] if out is not None else work
             for name in diagnosis.effective_order():
-                restored = self._run_step(name, chunk, diagnosis.record(name))
+                # Large images go tile by tile: report (unchanged) progress between tiles so that a
+                # request to stop is honoured within one tile, not one whole step.
+                between_tiles = None if progress is None else (lambda _d, _t, done=done: progress(done, total))
+                restored = self._run_step(name, chunk, diagnosis.record(name), between_tiles)
                 chunk = restored if strength == 1.0 else torch.lerp(chunk, restored, strength)
                 done += len(indices)
                 if progress is not None:
                     progress(done, total)
-            out[indices] = chunk
+            if out is None:
+                out = chunk
+            else:
+                out[indices] = chunk
+        if out is work:
+            out = out.clone()  # nothing to do: still never hand back the caller's own tensor
         return out.to(device=images.device, dtype=images.dtype)
 
-    def _run_step(self, name: str, images: torch.Tensor, record: object) -> torch.Tensor:
+    def _run_step(self, name: str, images: torch.Tensor, record: object,
+                  between_tiles: Progress | None) -> torch.Tensor:
         step = self.steps[name]
         height, width = images.shape[-2:]
         # Dehazing fits its model at working resolution and is pointwise at full size: never tiled.
@@ -106,7 +115,7 @@ class ClassicRestorer:
             # One noise model for the whole image, so that every tile is denoised alike.
             model = estimate_model(images, record)
             run = lambda piece: denoise(piece, record, model=model)
-        return tiled_apply(run, images, tile=tile, overlap=overlap).clamp(0.0, 1.0)
+        return tiled_apply(run, images, tile=tile, overlap=overlap, progress=between_tiles).clamp(0.0, 1.0)
 
 
 def _check_diagnoses(diagnoses: object, batch: int) -> list[Diagnosis]:

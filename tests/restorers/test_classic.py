@@ -160,7 +160,8 @@ def test_strength_zero_is_the_identity_and_strength_blends(restorer, photos):
     full = restorer.restore(images, diagnoses, strength=1.0)
     half = restorer.restore(images, diagnoses, strength=0.5)
     assert torch.allclose(half, 0.5 * (images + full), atol=1e-5)
-    assert torch.equal(restorer.restore(images, [Diagnosis()]), images)
+    untouched = restorer.restore(images, [Diagnosis()])
+    assert torch.equal(untouched, images) and untouched.data_ptr() != images.data_ptr()
 
 
 def test_dehazing_grows_monotonically_with_severity(restorer, photos):
@@ -205,6 +206,20 @@ def test_tiled_restoration_matches_the_whole_image(photos):
     whole = ClassicRestorer(device="cpu").restore(noisy.images, [diagnosis])
     tiled = ClassicRestorer(device="cpu", tile=48, max_untiled_pixels=1000).restore(noisy.images, [diagnosis])
     assert float(psnr(tiled, whole)) > 45.0
+
+
+def test_a_tiled_step_can_be_interrupted_between_tiles(photos):
+    seen = []
+
+    def stop(done, total):
+        seen.append((done, total))
+        raise Interrupted("stop")
+
+    diagnosis = Diagnosis(noise=Noise(True, 40, 20.0), haze=Haze(True, 40))
+    tiled = ClassicRestorer(device="cpu", tile=48, max_untiled_pixels=1000)
+    with pytest.raises(Interrupted):
+        tiled.restore(photos[:1], [diagnosis], progress=stop)
+    assert seen == [(0, 2)]  # after the first tile of the first step
 
 
 def test_bad_inputs_raise_clear_errors(restorer, photos):
