@@ -120,7 +120,8 @@ def markdown(report: dict) -> str:
     methods = list(next(iter(report["psnr"].values())).keys())
     for metric in ("psnr", "ssim"):
         lines.append(f"\n{metric.upper()} ({'dB' if metric == 'psnr' else '0..1'}), held-out synthetic\n")
-        lines.append("| group | n | " + " | ".join(methods) + " |")
+        # Labels are restorer|guide; a bare '|' would break the markdown table.
+        lines.append("| group | n | " + " | ".join(m.replace("|", " by ") for m in methods) + " |")
         lines.append("|---|---|" + "---|" * len(methods))
         for group, row in report[metric].items():
             n = report["groups"].get(group, sum(v for k, v in report["groups"].items() if k != "clean"))
