@@ -6,9 +6,9 @@ config (stored as JSON beside the safetensors) recreates them exactly.
 Design choices that matter:
 
 * **Restorer** (``LiteRestorerNet``): FFDNet-style pixel-unshuffle by 2 at the input, a UNet of
-  dense 3x3 residual blocks from half resolution down (no normalisation layers, no global pooling: every output pixel depends on a
-  bounded neighbourhood, so tiles join without seams), and feature-wise modulation (FiLM) of every
-  block by the encoded diagnosis. The output head predicts a per-pixel colour gain and offset applied to
+  dense 3x3 residual blocks from half resolution down (no normalisation layers, no global pooling:
+  every output pixel depends on a bounded neighbourhood, so tiles join without seams), and
+  feature-wise modulation (FiLM) of every block by the encoded diagnosis. The output head predicts a per-pixel colour gain and offset applied to
   the input, ``out = x * (1 + gain) + offset``: dehazing (``J = I/t - A(1-t)/t``) is exactly such an
   affine map with smooth coefficients, and detail passes through the multiplication untouched.
 * **Reasoner** (``LiteReasonerNet``): a global branch on a fixed-size downscaled copy of the image (haze,
@@ -19,7 +19,7 @@ Design choices that matter:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnr.degrade import degrade
-from rnr.diagnosis import Diagnosis, Haze, Noise
+from rnr.diagnosis import Diagnosis, Haze
 from rnr.errors import ModelNotFoundError, RnRError
 from rnr.images import load_image
 from rnr.lite.condition import CONDITION_DIM, condition_tensor, encode_condition
