@@ -178,7 +178,9 @@ def test_lora_loads_and_changes_the_restoration(qwen21_dir, tmp_path, fresh_cach
         fresh_cache.get(spec(qwen21_dir, lora=str(lora), lora_scale=0.5))
 
 
-def test_missing_or_wrong_folders_name_what_was_searched(qwen21_dir, comfy_layout, tmp_path, fresh_cache):
+def test_missing_or_wrong_folders_name_what_was_searched(qwen21_dir, comfy_layout, tmp_path, fresh_cache, monkeypatch):
+    # .ci/run points RNR_COMFYUI_DIR at a real ComfyUI, whose own tokenizer the loader would then find.
+    monkeypatch.delenv("RNR_COMFYUI_DIR", raising=False)
     missing = tmp_path / "nothing"
     with pytest.raises(ModelNotFoundError) as info:
         fresh_cache.get(spec(missing))

@@ -254,12 +254,20 @@ class ComfyPage:
 
     def close_dialogs(self) -> None:
         """Close every open dialog with its own close button (the first-run template browser, warnings)."""
+        from playwright.sync_api import Error as PlaywrightError
+
         for _ in range(5):
             buttons = self.page.locator(".p-dialog .p-dialog-close-button")
             if buttons.count() == 0:
                 return
-            buttons.first.click()
+            try:
+                # A dialog may close itself (or animate away) between count() and click(): short timeout, retry.
+                buttons.first.click(timeout=3000)
+            except PlaywrightError:
+                self.page.keyboard.press("Escape")
             self.page.wait_for_timeout(150)
+        if self.page.locator(".p-dialog .p-dialog-close-button").count():
+            raise AssertionError(f"dialogs still open after 5 tries to close them: {self.dialogs()}")
 
     def fit_view(self, zoom: float = 0.75) -> None:
         """Fit every node in view, as the Fit View command does (``zoom`` = share of the canvas to fill)."""
