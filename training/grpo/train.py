@@ -23,7 +23,6 @@ ComfyUI's ``LoraLoaderModelOnly``.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,27 +31,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rnr.devices import resolve_device, resolve_dtype
 from rnr.registry import ModelSpec
 
+from .. import runloop
 from ..config import (
     FINAL_DIR,
-    RunLog,
     TrainingError,
-    check_resumable,
-    checkpoint_dir,
-    fresh_dir,
-    load_optimizer,
     option,
-    progress,
     read_log,
-    read_state,
-    replace_dir,
     save_config,
-    save_optimizer,
     seed_everything,
     step_seed,
-    write_state,
 )
 from ..dataset import DataConfig, Sample, SyntheticDegradations
 from . import lora as lora_io
@@ -279,24 +268,21 @@ def update(policy: EditPolicy, rollouts: list[Rollout], advantages: torch.Tensor
 def save_checkpoint(out: Path, policy: EditPolicy, optimizer: torch.optim.Optimizer, params: list, step: int) -> None:
     from safetensors.torch import save_file
 
-    final = checkpoint_dir(out)
-    tmp = fresh_dir(final.with_name(final.name + ".tmp"))
-    save_file(lora_io.raw_state_dict(policy.transformer), str(tmp / "lora_raw.safetensors"))
-    save_optimizer(optimizer, _names(policy, params), tmp / "optimizer.safetensors")
-    write_state(tmp, {"step": step})
-    replace_dir(tmp, final)
+    def write_lora(folder: Path) -> None:
+        save_file(lora_io.raw_state_dict(policy.transformer), str(folder / "lora_raw.safetensors"))
+
+    runloop.save_checkpoint(out, step, optimizer, _names(policy, params), write_lora)
 
 
 def load_checkpoint(out: Path, policy: EditPolicy, optimizer: torch.optim.Optimizer, params: list) -> int:
     from safetensors.torch import load_file
 
-    folder = checkpoint_dir(out)
-    state = read_state(folder)
-    lora_io.load_raw_state_dict(policy.transformer, load_file(str(folder / "lora_raw.safetensors")))
-    for param in params:
-        param.data = param.data.float()
-    load_optimizer(optimizer, _names(policy, params), folder / "optimizer.safetensors")
-    return int(state["step"])
+    def read_lora(folder: Path) -> None:
+        lora_io.load_raw_state_dict(policy.transformer, load_file(str(folder / "lora_raw.safetensors")))
+        for param in params:
+            param.data = param.data.float()
+
+    return runloop.load_checkpoint(out, optimizer, _names(policy, params), read_lora)
 
 
 def _names(policy: EditPolicy, params: list) -> dict:
@@ -317,14 +303,8 @@ def evaluate(policy: EditPolicy, reward: CombinedReward, samples: list[Sample], 
 # ---- the run ----------------------------------------------------------------------------------------------
 def train(config: GRPOConfig, pipeline: Any = None) -> GRPOResult:
     """Run (or resume) GRPO; ``pipeline`` replaces loading ``config.model`` (a pipeline built in memory)."""
-    out = Path(config.out)
-    device = resolve_device(config.device)
-    dtype = resolve_dtype(config.dtype, device)
-    has_checkpoint = (checkpoint_dir(out) / "state.json").is_file()
-    if has_checkpoint and not config.resume:
-        raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if has_checkpoint:
-        check_resumable(config, out, RESUMABLE_CHANGES)
+    run = runloop.check_run_folder(config, RESUMABLE_CHANGES)
+    out, device, dtype = run.out, run.device, run.dtype
     if config.group_size < 2:
         raise TrainingError(f"group_size must be at least 2 (advantages compare samples of one input), got "
                             f"{config.group_size}")
@@ -335,30 +315,19 @@ def train(config: GRPOConfig, pipeline: Any = None) -> GRPOResult:
         restorer_spec(config, device, dtype)
     policy, params = load_policy(config, device, dtype, pipeline)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    start = load_checkpoint(out, policy, optimizer, params) if has_checkpoint else 0
+    start = load_checkpoint(out, policy, optimizer, params) if run.resuming else 0
     reward = make_reward(config, device)
     prompter = Prompter(config, device)
     dataset = SyntheticDegradations(config.data, length=config.steps * config.inputs_per_step, targets=False)
-    held_out: list[Sample] = []
-    if config.eval_inputs > 0:
-        held = dataclasses.replace(config.data, split="heldout", seed=config.data.seed + 1, flip=False)
-        try:
-            held_set = SyntheticDegradations(held, length=config.eval_inputs, targets=False)
-        except TrainingError:
-            held_set = SyntheticDegradations(dataclasses.replace(held, split="all"), length=config.eval_inputs,
-                                             targets=False)
-        held_out = [held_set[i] for i in range(config.eval_inputs)]
+    held_out = runloop.held_out_samples(config.data, config.eval_inputs, targets=False)
     held_prompts = [prompter(s) for s in held_out]
 
-    log = RunLog(out, start_step=start)
+    loop = runloop.StepLoop(config, out, start, "grpo",
+                            save=lambda step: save_checkpoint(out, policy, optimizer, params, step))
     if held_out and start == 0:
-        log.log(0, **evaluate(policy, reward, held_out, held_prompts, config.seed, config.reward_max_side))
-    started = time.monotonic()
-    bar = progress(total=config.steps, initial=start, desc="grpo", enabled=config.progress)
-    step, stopped_early = start, False
-    for step in range(start, config.steps):
+        loop.log.log(0, **evaluate(policy, reward, held_out, held_prompts, config.seed, config.reward_max_side))
+    for step in loop.steps():
         t0 = time.monotonic()
-        torch.manual_seed(step_seed(config.seed, step, 3))
         for group in optimizer.param_groups:
             group["lr"] = config.lr * min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else config.lr
         indices = [step * config.inputs_per_step + k for k in range(config.inputs_per_step)]
@@ -374,32 +343,22 @@ def train(config: GRPOConfig, pipeline: Any = None) -> GRPOResult:
         stats = update(policy, rollouts, advantages, config, optimizer, params,
                        torch.Generator().manual_seed(step_seed(config.seed, step, 6)))
         mean, spread = mean_and_spread(rewards.tolist())
-        bar.update(1)
-        bar.set_postfix(reward=f"{mean:.4f}", kl=f"{stats['kl']:.2e}")
         entry: dict[str, Any] = {}
-        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+        if loop.log_due(step):
             entry = {"reward": mean, "reward_std": spread, **{f"reward_{k}": mean_and_spread(v)[0] for k, v in terms.items()},
                      **stats, "lr": optimizer.param_groups[0]["lr"], "step_s": round(time.monotonic() - t0, 4)}
-        if held_out and config.eval_every and (step + 1) % config.eval_every == 0 and step + 1 < config.steps:
+        if held_out and loop.eval_due(step):
             policy.transformer.eval()
             entry.update(evaluate(policy, reward, held_out, held_prompts, config.seed, config.reward_max_side))
-        if entry:
-            log.log(step + 1, **entry)
-        if config.save_every and (step + 1) % config.save_every == 0:
-            save_checkpoint(out, policy, optimizer, params, step + 1)
-        if config.max_minutes and time.monotonic() - started > 60 * config.max_minutes and step + 1 < config.steps:
-            save_checkpoint(out, policy, optimizer, params, step + 1)
-            stopped_early = True
-            break
-    bar.close()
-    step = step + 1 if config.steps > start else start
-    if stopped_early:
+        loop.end_step(step, entry, reward=f"{mean:.4f}", kl=f"{stats['kl']:.2e}")
+    step = loop.done
+    if loop.stopped_early:
         return GRPOResult(out, None, step, read_log(out))
 
     save_checkpoint(out, policy, optimizer, params, step)
     policy.transformer.eval()
     if held_out:
-        log.log(step, **{f"final_{k}": v for k, v in
+        loop.log.log(step, **{f"final_{k}": v for k, v in
                          evaluate(policy, reward, held_out, held_prompts, config.seed, config.reward_max_side).items()})
     lora = lora_io.save_lora(policy.transformer, out / FINAL_DIR / LORA_FILE,
                              {"base": config.model, "steps": step, "rank": config.lora_rank,

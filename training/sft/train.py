@@ -14,7 +14,6 @@ loads: ``ModelSpec.make("reasoner", "qwen3vl", MODEL, adapter="OUT/final/adapter
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -24,27 +23,17 @@ from typing import Any
 
 import torch
 
-from rnr.devices import resolve_device, resolve_dtype
 from rnr.reasoners import qwen3vl
 from rnr.reasoners import qwen3vl_prompt as prompt
 
+from .. import runloop
 from ..config import (
     FINAL_DIR,
-    RunLog,
     TrainingError,
-    check_resumable,
-    checkpoint_dir,
-    fresh_dir,
-    load_optimizer,
     option,
-    progress,
-    read_state,
-    replace_dir,
+    read_log,
     save_config,
-    save_optimizer,
     seed_everything,
-    step_seed,
-    write_state,
 )
 from ..dataset import DataConfig, LabelledSet, Sample, SyntheticDegradations
 from .data import answer_token_count, collate, encode_example
@@ -164,13 +153,7 @@ def eval_samples(config: SFTConfig) -> list[Sample]:
         return []
     if config.eval_data:
         return LabelledSet.read(config.eval_data).samples[:config.eval_samples]
-    held = dataclasses.replace(config.data, split="heldout", seed=config.data.seed + 1, flip=False)
-    try:
-        dataset = SyntheticDegradations(held, length=config.eval_samples)
-    except TrainingError:
-        held = dataclasses.replace(held, split="all")
-        dataset = SyntheticDegradations(held, length=config.eval_samples)
-    return [dataset[i] for i in range(config.eval_samples)]
+    return runloop.held_out_samples(config.data, config.eval_samples)
 
 
 def batches(dataset: SyntheticDegradations, config: SFTConfig, start_step: int):
@@ -194,40 +177,31 @@ def batches(dataset: SyntheticDegradations, config: SFTConfig, start_step: int):
 
 # ---- checkpoints ------------------------------------------------------------------------------------------
 def save_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer, step: int) -> None:
-    final = checkpoint_dir(out)
-    tmp = fresh_dir(final.with_name(final.name + ".tmp"))
-    model.save_pretrained(str(tmp / ADAPTER_DIR), save_embedding_layers=False)
-    save_optimizer(optimizer, trainable_names(model), tmp / "optimizer.safetensors")
-    write_state(tmp, {"step": step})
-    replace_dir(tmp, final)
+    def write_adapter(folder: Path) -> None:
+        model.save_pretrained(str(folder / ADAPTER_DIR), save_embedding_layers=False)
+
+    runloop.save_checkpoint(out, step, optimizer, trainable_names(model), write_adapter)
 
 
 def load_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer) -> int:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    folder = checkpoint_dir(out)
-    state = read_state(folder)
-    weights = load_file(str(folder / ADAPTER_DIR / "adapter_model.safetensors"))
-    result = set_peft_model_state_dict(model, weights)
-    if getattr(result, "unexpected_keys", None):
-        raise TrainingError(f"the checkpoint in {folder} does not fit this model (unexpected keys such as "
-                            f"{result.unexpected_keys[0]}); start a new run with another --out")
-    load_optimizer(optimizer, trainable_names(model), folder / "optimizer.safetensors")
-    return int(state["step"])
+    def read_adapter(folder: Path) -> None:
+        weights = load_file(str(folder / ADAPTER_DIR / "adapter_model.safetensors"))
+        result = set_peft_model_state_dict(model, weights)
+        if getattr(result, "unexpected_keys", None):
+            raise TrainingError(f"the checkpoint in {folder} does not fit this model (unexpected keys such as "
+                                f"{result.unexpected_keys[0]}); start a new run with another --out")
+
+    return runloop.load_checkpoint(out, optimizer, trainable_names(model), read_adapter)
 
 
 # ---- the run ----------------------------------------------------------------------------------------------
 def train(config: SFTConfig, model: Any = None, processor: Any = None) -> SFTResult:
     """Run (or resume) SFT; ``model`` and ``processor`` replace loading ``config.model`` (e.g. built in memory)."""
-    out = Path(config.out)
-    device = resolve_device(config.device)
-    dtype = resolve_dtype(config.dtype, device)
-    resuming = config.resume and (checkpoint_dir(out) / "state.json").is_file()
-    if not resuming and (checkpoint_dir(out) / "state.json").is_file():
-        raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if resuming:
-        check_resumable(config, out, RESUMABLE_CHANGES)
+    run = runloop.check_run_folder(config, RESUMABLE_CHANGES)
+    out, device, dtype = run.out, run.device, run.dtype
     save_config(config, out)
     seed_everything(config.seed)
 
@@ -236,7 +210,7 @@ def train(config: SFTConfig, model: Any = None, processor: Any = None) -> SFTRes
     model = add_lora(model, config)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    start = load_checkpoint(out, model, optimizer) if resuming else 0
+    start = load_checkpoint(out, model, optimizer) if run.resuming else 0
     system = config.system_prompt or prompt.system_prompt()
     pad_id = processor.tokenizer.pad_token_id
     if pad_id is None:
@@ -245,15 +219,10 @@ def train(config: SFTConfig, model: Any = None, processor: Any = None) -> SFTRes
 
     dataset = SyntheticDegradations(config.data, length=config.steps * config.batch_size * config.grad_accum)
     held_out = eval_samples(config)
-    log = RunLog(out, start_step=start)
-    started = time.monotonic()
-    step = start
-    bar = progress(total=config.steps, initial=start, desc="sft", enabled=config.progress)
+    loop = runloop.StepLoop(config, out, start, "sft", save=lambda step: save_checkpoint(out, model, optimizer, step))
     micro_batches = batches(dataset, config, start)
-    stopped_early = False
     model.train()
-    for step in range(start, config.steps):
-        torch.manual_seed(step_seed(config.seed, step, 3))
+    for step in loop.steps():
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
         loss_sum, correct, tokens, t0 = 0.0, 0, 0, time.monotonic()
@@ -276,31 +245,21 @@ def train(config: SFTConfig, model: Any = None, processor: Any = None) -> SFTRes
         grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip if config.grad_clip > 0 else float("inf"))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_sum:.3f}")
         entry: dict[str, Any] = {}
-        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+        if loop.log_due(step):
             entry = {"loss": loss_sum, "token_accuracy": correct / max(1, tokens), "answer_tokens": tokens,
                      "grad_norm": float(grad_norm), "lr": optimizer.param_groups[0]["lr"],
                      "step_s": round(time.monotonic() - t0, 4)}
-        if held_out and config.eval_every and (step + 1) % config.eval_every == 0 and step + 1 < config.steps:
+        if held_out and loop.eval_due(step):
             model.eval()
             scores, _ = evaluate(reasoner, held_out, config.batch_size)
             model.train()
             entry.update(flat_scores(scores))
-        if entry:
-            log.log(step + 1, **entry)
-        if config.save_every and (step + 1) % config.save_every == 0:
-            save_checkpoint(out, model, optimizer, step + 1)
-        if config.max_minutes and time.monotonic() - started > 60 * config.max_minutes and step + 1 < config.steps:
-            save_checkpoint(out, model, optimizer, step + 1)
-            stopped_early = True
-            break
-    bar.close()
-    step = step + 1 if config.steps > start else start
+        loop.end_step(step, entry, loss=f"{loss_sum:.3f}")
+    step = loop.done
 
-    if stopped_early:
-        return SFTResult(out, None, step, _read(log), None)
+    if loop.stopped_early:
+        return SFTResult(out, None, step, read_log(out), None)
     save_checkpoint(out, model, optimizer, step)
     adapter = out / FINAL_DIR / ADAPTER_DIR
     model.save_pretrained(str(adapter), save_embedding_layers=False)
@@ -310,14 +269,10 @@ def train(config: SFTConfig, model: Any = None, processor: Any = None) -> SFTRes
         scores, answers = evaluate(reasoner, held_out, config.batch_size)
         (out / FINAL_DIR / "eval.json").write_text(json.dumps({"scores": scores, "answers": answers}, indent=1,
                                                               default=str) + "\n", encoding="utf-8")
-        log.log(step, **flat_scores(scores, prefix="final_"))
+        loop.log.log(step, **flat_scores(scores, prefix="final_"))
         if config.progress:
             print(format_scores(scores))
-    return SFTResult(out, adapter, step, _read(log), scores)
-
-
-def _read(log: RunLog) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in log.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return SFTResult(out, adapter, step, read_log(out), scores)
 
 
 __all__ = ["SFTConfig", "SFTResult", "add_lora", "learning_rate", "train"]
