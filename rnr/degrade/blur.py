@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..diagnosis import Blur, calibration
+from ..fft import fast_length
 from . import kernels
 from .params import GAMMA, BlurParams
 from .seeding import Streams, smooth_field
@@ -53,18 +54,6 @@ def make_kernel(params: BlurParams, streams: Streams) -> torch.Tensor:
     return make_kernels(dataclasses.replace(params, variation=0.0), streams)[0]
 
 
-def _fast_size(n: int) -> int:
-    """The smallest 2-3-5-smooth integer >= n (fast FFT length)."""
-    while True:
-        m = n
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        if m == 1:
-            return n
-        n += 1
-
-
 def convolve(images: torch.Tensor, kernel_list: list[torch.Tensor]) -> torch.Tensor:
     """Convolve each image [n,3,H,W] with its own kernel (odd square, any sizes) by FFT, reflect padded."""
     count, _channels, height, width = images.shape
@@ -78,7 +67,7 @@ def convolve(images: torch.Tensor, kernel_list: list[torch.Tensor]) -> torch.Ten
         stack[i, offset:offset + k.shape[-1], offset:offset + k.shape[-1]] = k.to(images.device)
     mode = "reflect" if radius < min(height, width) else "replicate"
     padded = F.pad(images, (radius, radius, radius, radius), mode=mode)
-    fft_h, fft_w = _fast_size(height + 2 * radius), _fast_size(width + 2 * radius)
+    fft_h, fft_w = fast_length(height + 2 * radius), fast_length(width + 2 * radius)
     padded = F.pad(padded, (0, fft_w - padded.shape[-1], 0, fft_h - padded.shape[-2]))
     frame = torch.zeros(count, fft_h, fft_w, device=images.device)
     frame[:, :size, :size] = stack

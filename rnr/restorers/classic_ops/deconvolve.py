@@ -16,6 +16,7 @@ import math
 import torch
 
 from ...diagnosis import Blur, calibration
+from ...fft import fast_length
 from ...filters import pad_symmetric, rgb_to_luma
 
 MAX_KERNEL_PX = 101
@@ -85,18 +86,6 @@ def estimate_noise_sigma(images: torch.Tensor) -> torch.Tensor:
     return detail.flatten(1).abs().median(dim=1).values / 0.6745
 
 
-def _fast_size(n: int) -> int:
-    """The smallest 2-3-5-smooth integer >= n (a fast FFT length)."""
-    while True:
-        m = n
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        if m == 1:
-            return n
-        n += 1
-
-
 def _transfer(kernel: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Optical transfer function ``[H, W//2+1]`` of a centred kernel on an ``H x W`` periodic grid."""
     frame = torch.zeros(height, width, dtype=kernel.dtype, device=kernel.device)
@@ -110,7 +99,7 @@ def _mirror_and_taper(images: torch.Tensor, margin: int, taper_sigma: float) -> 
     """Mirror ``margin`` pixels outwards, grow to a fast FFT size and fade the outer frame into a heavily
     blurred copy that wraps smoothly around the periodic boundary."""
     h, w = images.shape[-2:]
-    full_h, full_w = _fast_size(h + 2 * margin), _fast_size(w + 2 * margin)
+    full_h, full_w = fast_length(h + 2 * margin), fast_length(w + 2 * margin)
     top, left = (full_h - h) // 2, (full_w - w) // 2
     padded = pad_symmetric(images, left, full_w - w - left, top, full_h - h - top)
     smooth = torch.fft.irfft2(torch.fft.rfft2(padded) * _transfer(
