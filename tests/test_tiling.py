@@ -11,15 +11,7 @@ from rnr.errors import ImageError
 from rnr.filters import gaussian_blur
 from rnr.tiling import tile_starts, tiled_apply
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors run faster on one thread; on a busy 2-core machine torch's thread pool makes each
-    small operation tens of times slower. Restored afterwards so other modules are unaffected."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 def _image(batch: int, height: int, width: int, seed: int = 0) -> torch.Tensor:

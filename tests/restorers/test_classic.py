@@ -24,14 +24,7 @@ from rnr.restorers.classic_ops.noise_model import estimate as estimate_noise_mod
 CROP = (96, 128)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors run faster on one thread; on a busy 2-core machine torch's thread pool makes each
-    small operation tens of times slower. Restored afterwards so other modules are unaffected."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.fixture(scope="module")
