@@ -184,3 +184,24 @@ def test_corpus_licences_file_names_every_package():
     text = (REPO / "training" / "data" / "LICENSES.md").read_text(encoding="utf-8")
     for spec in PACKAGES:
         assert f"| {spec.name} |" in text
+
+
+def test_kde_desktop_licence_and_calibration_set_apart(tmp_path):
+    from training.data.corpus import CALIBRATION_PACKAGES
+    from training.data.licences import licence_from_kde_desktop, resolve_licence
+
+    collection = tmp_path / "usr/share/palapeli/collection"
+    collection.mkdir(parents=True)
+    (collection / "bee.desktop").write_text(
+        "[Desktop Entry]\nName=Bee\nName[de]=Biene\nX-KDE-PluginInfo-Author=John Severns\n"
+        "X-KDE-PluginInfo-License=Public Domain\n", encoding="utf-8")
+    (collection / "bee.jpg").write_bytes(b"")
+    assert licence_from_kde_desktop(collection / "bee.desktop") == ("public-domain", "John Severns")
+    assert licence_from_kde_desktop(tmp_path / "missing.desktop") is None
+    found = resolve_licence(tmp_path, "palapeli-data", "/usr/share/palapeli/collection/bee.jpg")
+    assert (found.licence, found.author) == ("public-domain", "John Severns")
+    assert found.source.endswith("bee.desktop (X-KDE-PluginInfo-License)")
+    # Calibration photos never come from a training package (the training corpus and split stay as they are).
+    assert {s.name for s in CALIBRATION_PACKAGES}.isdisjoint({s.name for s in PACKAGES})
+    licences = (REPO / "training/data/LICENSES.md").read_text(encoding="utf-8")
+    assert all(s.name in licences for s in CALIBRATION_PACKAGES)

@@ -1,6 +1,7 @@
 """Assemble a corpus of freely licensed clean photographs from Debian packages.
 
     python -m training.data.corpus --out data/corpus            # fetch, filter, write photos + manifest
+    python -m training.data.corpus --set calibration --out data/corpus_calibration
     python -m training.data.corpus pack --src data/corpus --out data/packed --size 256 --max-mib 48
     python -m training.data.corpus samples --src data/corpus --out rnr/assets/samples
 
@@ -12,6 +13,11 @@ author and licence of every kept photo (:mod:`training.data.licences`), and writ
     OUT/images/<id>.png     the photo, RGB, long side at most ``--max-side`` pixels (Lanczos)
     OUT/manifest.json       one record per photo: package, version, original path, licence, author
     OUT/LICENSES.md         the same, as a table (also kept in the repo as training/data/LICENSES.md)
+
+``--set calibration`` does the same for :data:`CALIBRATION_PACKAGES`: photos that are in neither the
+training nor the held-out split of the training corpus (its split and crops stay byte-for-byte as
+they were), used only to calibrate the lite reasoner's presence thresholds
+(``python -m training.lite.calibrate``).
 
 The output is deterministic: packages, candidates and photos are processed in sorted order.
 The second command is :mod:`training.data.pack`; the third re-creates the sample photos shipped
@@ -64,6 +70,17 @@ PACKAGES: tuple[PackageSpec, ...] = (
     ),
     PackageSpec("ukui-wallpapers", ("usr/share/backgrounds/*",)),
 )
+
+# Photos kept apart from the training corpus: a calibration split for the lite reasoner's thresholds.
+# A separate set (not added to PACKAGES) so that the training corpus, its packed crops and its
+# held-out split stay exactly as they were. Searched and found without clean photographs:
+# desktop-base, lomiri-wallpapers, sway-backgrounds, xfdesktop4-data, lxde-common,
+# cinnamon-desktop-data, digikam-data (renders, logos, textures); budgie-backgrounds is not in bookworm.
+CALIBRATION_PACKAGES: tuple[PackageSpec, ...] = (
+    PackageSpec("palapeli-data", ("usr/share/palapeli/collection/*",)),
+)
+
+PACKAGE_SETS: dict[str, tuple[PackageSpec, ...]] = {"train": PACKAGES, "calibration": CALIBRATION_PACKAGES}
 
 # Hand-reviewed on a contact sheet of every candidate: images the statistics let through that
 # are not clean photographs. Key: the candidate id; value: why it is out.
@@ -271,9 +288,16 @@ def _file_id(candidate_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "__", candidate_id)
 
 
-def build_corpus(out: Path, debs_dir: Path | None = None, max_side: int = 2048, log=print) -> dict:
-    """Fetch the packages, keep the photographs, write images + manifest + LICENSES.md to ``out``."""
-    names = sorted(spec.name for spec in PACKAGES)
+def build_corpus(out: Path, debs_dir: Path | None = None, max_side: int = 2048, log=print,
+                 packages_set: str = "train") -> dict:
+    """Fetch the packages, keep the photographs, write images + manifest + LICENSES.md to ``out``.
+
+    ``packages_set`` picks :data:`PACKAGES` (``"train"``) or :data:`CALIBRATION_PACKAGES` (``"calibration"``).
+    """
+    if packages_set not in PACKAGE_SETS:
+        raise ValueError(f"packages_set must be one of {sorted(PACKAGE_SETS)}, got {packages_set!r}")
+    specs = PACKAGE_SETS[packages_set]
+    names = sorted(spec.name for spec in specs)
     photos, rejected, packages = [], [], {}
     with tempfile.TemporaryDirectory(prefix="rnr-corpus-") as tmp:
         tmp = Path(tmp)
@@ -281,7 +305,7 @@ def build_corpus(out: Path, debs_dir: Path | None = None, max_side: int = 2048, 
         missing = sorted(set(names) - set(debs))
         if missing:
             raise RuntimeError(f"no .deb found for {missing} in {debs_dir or tmp / 'debs'}")
-        for spec in sorted(PACKAGES, key=lambda s: s.name):
+        for spec in sorted(specs, key=lambda s: s.name):
             root = tmp / "root" / spec.name
             extract_deb(debs[spec.name], root)
             version = deb_version(debs[spec.name])
@@ -328,6 +352,7 @@ def build_corpus(out: Path, debs_dir: Path | None = None, max_side: int = 2048, 
             log(f"{spec.name} {version}: {kept} photos kept of {len(candidates)} images")
     manifest = {
         "format": "rnr-photo-corpus/1",
+        "set": packages_set,
         "max_side": max_side,
         "packages": packages,
         "photos": sorted(photos, key=lambda p: p["id"]),
@@ -352,10 +377,14 @@ def load_manifest(folder: Path) -> dict:
 def licences_markdown(manifest: dict) -> str:
     """A LICENSES.md summarising packages, licences and every kept photo of a manifest."""
     photos = manifest["photos"]
+    calibration = manifest.get("set", "train") == "calibration"
+    command = ("python -m training.data.corpus --set calibration --out data/corpus_calibration" if calibration
+               else "python -m training.data.corpus --out data/corpus")
     lines = [
-        "# Clean-photo corpus: sources and licences",
+        "# Calibration photos (lite reasoner thresholds): sources and licences" if calibration
+        else "# Clean-photo corpus: sources and licences",
         "",
-        "Generated by `python -m training.data.corpus --out data/corpus` from Debian (bookworm) packages.",
+        f"Generated by `{command}` from Debian (bookworm) packages.",
         "The photos themselves are not in the repository; the script re-creates them. Each photo keeps",
         "its original licence; the licence text is in each package's `/usr/share/doc/<package>/copyright`",
         "(`/usr/share/common-licenses/` for GPL/LGPL).",
@@ -414,11 +443,16 @@ def main(argv: list[str] | None = None) -> int:
         export_samples(args.src, args.out)
         return 0
     parser = argparse.ArgumentParser(prog="python -m training.data.corpus", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("data/corpus"), help="output folder")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default data/corpus, or data/corpus_calibration with --set calibration)")
+    parser.add_argument("--set", dest="packages_set", choices=sorted(PACKAGE_SETS), default="train",
+                        help="which packages: the training corpus (default) or the threshold-calibration photos")
     parser.add_argument("--debs", type=Path, default=None, help="use .deb files from this folder, no apt")
     parser.add_argument("--max-side", type=int, default=2048, help="long side of stored photos, pixels")
     args = parser.parse_args(argv)
-    manifest = build_corpus(args.out, args.debs, args.max_side)
+    if args.out is None:
+        args.out = Path("data/corpus_calibration" if args.packages_set == "calibration" else "data/corpus")
+    manifest = build_corpus(args.out, args.debs, args.max_side, packages_set=args.packages_set)
     print(f"{len(manifest['photos'])} photos written to {args.out}")
     return 0
 

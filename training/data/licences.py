@@ -4,6 +4,8 @@ Three sources of truth, most specific first:
 - KDE wallpapers carry a ``metadata.json`` with ``KPlugin.License`` and ``KPlugin.Authors``;
 - scikit-image documents each sample image in the docstring of its loader in
   ``skimage/data/_fetchers.py``;
+- KDE's jigsaw puzzles (palapeli) carry a ``.desktop`` file beside each photo with
+  ``X-KDE-PluginInfo-License`` and ``X-KDE-PluginInfo-Author``;
 - every package has a machine-readable ``/usr/share/doc/<pkg>/copyright`` (DEP-5), whose
   ``Files:`` paragraphs are matched against the installed path (last match wins, as DEP-5 says).
 An image for which none of these gives a licence is never kept.
@@ -34,6 +36,9 @@ _SPDX = {
     "LGPL3": "LGPL-3.0",
     "GPLv2+": "GPL-2+",
     "CC-BY-SA 4.0": "CC-BY-SA-4.0",
+    "FDL": "GFDL",
+    "GNU-FDL": "GFDL",
+    "Public Domain": "public-domain",
 }
 
 
@@ -106,6 +111,20 @@ def licence_from_plasma_metadata(metadata_path: Path) -> tuple[str, str] | None:
     return _normalise(plugin["License"]), authors
 
 
+def licence_from_kde_desktop(desktop_path: Path) -> tuple[str, str] | None:
+    """``(licence, author)`` from a KDE ``.desktop`` entry's ``X-KDE-PluginInfo-*`` keys, if it states a licence."""
+    if not desktop_path.is_file():
+        return None
+    keys = {}
+    for line in desktop_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() in ("X-KDE-PluginInfo-License", "X-KDE-PluginInfo-Author"):
+            keys.setdefault(key.strip(), value.strip())
+    if not keys.get("X-KDE-PluginInfo-License"):
+        return None
+    return _normalise(keys["X-KDE-PluginInfo-License"]), keys.get("X-KDE-PluginInfo-Author", "")
+
+
 def licence_from_skimage_docstring(fetchers_py: Path, file_name: str) -> tuple[str, str] | None:
     """``(licence, author)`` from the docstring of the scikit-image loader of ``data/<file_name>``."""
     source = fetchers_py.read_text(encoding="utf-8")
@@ -139,6 +158,12 @@ def resolve_licence(root: Path, package: str, installed_path: str) -> Licence | 
         if found:
             rel = "/" + str(metadata.relative_to(root))
             return Licence(found[0], found[1], f"{rel} (KPlugin.License)", dep5_licence)
+    if "/palapeli/collection/" in installed_path:
+        desktop = local.with_suffix(".desktop")
+        found = licence_from_kde_desktop(desktop)
+        if found:
+            rel = "/" + str(desktop.relative_to(root))
+            return Licence(found[0], found[1], f"{rel} (X-KDE-PluginInfo-License)", dep5_licence)
     if "/skimage/data/" in installed_path:
         fetchers = local.parent / "_fetchers.py"
         found = licence_from_skimage_docstring(fetchers, local.name) if fetchers.is_file() else None
