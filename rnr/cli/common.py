@@ -8,15 +8,17 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
 from .. import api, registry
-from ..errors import RnRError
+from ..errors import Interrupted, RnRError
 from ..images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, list_image_files
+
+T = TypeVar("T")
 
 
 def add_model_args(parser: argparse.ArgumentParser, *kinds: str) -> None:
@@ -137,6 +139,32 @@ def report_failure(path: str, exc: BaseException) -> None:
     if not message.startswith(path):
         message = f"{path}: {message}"
     tqdm.write(f"rnr: error: {message}", file=sys.stderr)
+
+
+def for_each_image(paths: list[str], description: str, quiet: bool,
+                   work: Callable[[int, str], T]) -> tuple[list[T], list[str]]:
+    """``work(index, path)`` for each input under a progress bar. A file that fails is reported by name
+    and the others go on; returns the results of those that worked and the paths that failed."""
+    results: list[T] = []
+    failed: list[str] = []
+    for index in progress_bar(list(range(len(paths))), description, quiet):
+        path = paths[index]
+        try:
+            results.append(work(index, path))
+        except Interrupted:
+            raise
+        except Exception as exc:  # one bad file must not stop the others
+            report_failure(path, exc)
+            failed.append(path)
+    return results, failed
+
+
+def exit_code(failed: list[str], total: int) -> int:
+    """0 when no input failed, else 1 after naming the failed ones on stderr."""
+    if failed:
+        print(f"rnr: {len(failed)} of {total} images failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def write_text(path: str, text: str) -> None:

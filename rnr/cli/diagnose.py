@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ..errors import Interrupted
+from ..diagnosis import Diagnosis
 from ..images import load_image
-from .common import (add_max_pixels_arg, add_model_args, dumps, expand_inputs, load_model, max_pixels, progress_bar,
-                     report_failure, write_text)
+from .common import (add_max_pixels_arg, add_model_args, dumps, exit_code, expand_inputs, for_each_image, load_model,
+                     max_pixels, write_text)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,16 +29,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     paths = expand_inputs(args.images)
     reasoner = load_model(args, "reasoner")
-    results, failed = [], []
-    for path in progress_bar(paths, "diagnosing", args.quiet):
-        try:
-            image = load_image(path, max_pixels=max_pixels(args))
-            results.append((path, reasoner.diagnose(image.tensor)[0]))
-        except Interrupted:
-            raise
-        except Exception as exc:  # one bad file must not stop the others
-            report_failure(path, exc)
-            failed.append(path)
+
+    def diagnose_one(_index: int, path: str) -> tuple[str, Diagnosis]:
+        image = load_image(path, max_pixels=max_pixels(args))
+        return path, reasoner.diagnose(image.tensor)[0]
+
+    results, failed = for_each_image(paths, "diagnosing", args.quiet, diagnose_one)
     data = [diagnosis.to_dict() for _, diagnosis in results]
     text = dumps(data[0] if len(paths) == 1 and data else data)
     if args.output and results:
@@ -49,7 +44,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"== {path}\n{diagnosis.to_report()}\n")
     elif results:
         print(text)
-    if failed:
-        print(f"rnr: {len(failed)} of {len(paths)} images failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code(failed, len(paths))

@@ -8,10 +8,10 @@ import os
 import sys
 
 from ..diagnosis import Diagnosis, from_dict
-from ..errors import DiagnosisError, Interrupted, RnRError
+from ..errors import DiagnosisError, RnRError
 from ..images import load_image, save_image
-from .common import (add_max_pixels_arg, add_model_args, dumps, expand_inputs, load_model, max_pixels, output_paths,
-                     progress_bar, read_text, report_failure, write_text)
+from .common import (add_max_pixels_arg, add_model_args, dumps, exit_code, expand_inputs, for_each_image, load_model,
+                     max_pixels, output_paths, read_text, write_text)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -64,26 +64,18 @@ def run(args: argparse.Namespace) -> int:
     given = read_diagnoses(args.diagnosis, len(paths)) if args.diagnosis else None
     reasoner = None if given else load_model(args, "reasoner")
     restorer = load_model(args, "restorer")
-    used, failed = [], []
-    for index in progress_bar(list(range(len(paths))), "restoring", args.quiet):
-        path, target = paths[index], targets[index]
-        try:
-            image = load_image(path, max_pixels=max_pixels(args))
-            diagnosis = given[index] if given else reasoner.diagnose(image.tensor)[0]
-            restored = restorer.restore(image.tensor, [diagnosis], strength=args.strength, seed=args.seed)
-            save_image(target, restored, image.alpha)
-            used.append(diagnosis.to_dict())
-        except Interrupted:
-            raise
-        except Exception as exc:  # one bad file must not stop the others
-            report_failure(path, exc)
-            failed.append(path)
+
+    def restore_one(index: int, path: str) -> dict:
+        image = load_image(path, max_pixels=max_pixels(args))
+        diagnosis = given[index] if given else reasoner.diagnose(image.tensor)[0]
+        restored = restorer.restore(image.tensor, [diagnosis], strength=args.strength, seed=args.seed)
+        save_image(targets[index], restored, image.alpha)
+        return diagnosis.to_dict()
+
+    used, failed = for_each_image(paths, "restoring", args.quiet, restore_one)
     if args.diagnosis_out and used:
         write_text(args.diagnosis_out, dumps(used[0] if len(paths) == 1 else used) + "\n")
     done = len(paths) - len(failed)
     where = targets[0] if single_file else (args.output or "next to the inputs")
     print(f"restored {done} of {len(paths)} image{'s' if len(paths) != 1 else ''} -> {where}", file=sys.stderr)
-    if failed:
-        print(f"rnr: {len(failed)} of {len(paths)} images failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code(failed, len(paths))

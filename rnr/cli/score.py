@@ -4,13 +4,12 @@ PSNR/SSIM against a clean reference when one is given."""
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ..errors import ImageError, Interrupted
+from ..errors import ImageError
 from ..images import load_image
 from ..metrics import psnr, ssim
-from .common import (add_max_pixels_arg, add_model_args, dumps, expand_inputs, load_model, max_pixels, progress_bar,
-                     report_failure)
+from .common import (add_max_pixels_arg, add_model_args, dumps, exit_code, expand_inputs, for_each_image, load_model,
+                     max_pixels)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,39 +36,32 @@ def run(args: argparse.Namespace) -> int:
     if args.reference:
         reference = load_image(args.reference, max_pixels=max_pixels(args)).tensor
         reference_report = score(reference, reasoner)[0]
-    rows, failed = [], []
-    for path in progress_bar(paths, "scoring", args.quiet):
-        try:
-            image = load_image(path, max_pixels=max_pixels(args)).tensor
-            report = score(image, reasoner)[0]
-            row = {"file": path, **report.to_dict(), "text": report.to_text()}
-            if reference is not None and reference_report is not None:
-                if reference.shape != image.shape:
-                    raise ImageError(f"{path} is {image.shape[-1]}x{image.shape[-2]} but the reference "
-                                     f"{args.reference} is {reference.shape[-1]}x{reference.shape[-2]}; "
-                                     "PSNR/SSIM need the same size")
-                delta = SeverityDelta(before=reference_report, after=report)
-                row["reference"] = {"file": args.reference, **reference_report.to_dict()}
-                row["reduction"] = delta.reduction
-                row["reductions"] = delta.reductions
-                row["psnr_db"] = float(psnr(image, reference)[0])
-                row["ssim"] = float(ssim(image, reference)[0])
-            rows.append(row)
-        except Interrupted:
-            raise
-        except Exception as exc:  # one bad file must not stop the others
-            report_failure(path, exc)
-            failed.append(path)
+
+    def score_one(_index: int, path: str) -> dict:
+        image = load_image(path, max_pixels=max_pixels(args)).tensor
+        report = score(image, reasoner)[0]
+        row = {"file": path, **report.to_dict(), "text": report.to_text()}
+        if reference is not None and reference_report is not None:
+            if reference.shape != image.shape:
+                raise ImageError(f"{path} is {image.shape[-1]}x{image.shape[-2]} but the reference "
+                                 f"{args.reference} is {reference.shape[-1]}x{reference.shape[-2]}; "
+                                 "PSNR/SSIM need the same size")
+            delta = SeverityDelta(before=reference_report, after=report)
+            row["reference"] = {"file": args.reference, **reference_report.to_dict()}
+            row["reduction"] = delta.reduction
+            row["reductions"] = delta.reductions
+            row["psnr_db"] = float(psnr(image, reference)[0])
+            row["ssim"] = float(ssim(image, reference)[0])
+        return row
+
+    rows, failed = for_each_image(paths, "scoring", args.quiet, score_one)
     if args.json:
         if rows:
             print(dumps(rows[0] if len(paths) == 1 else rows))
     else:
         for row in rows:
             print(format_row(row))
-    if failed:
-        print(f"rnr: {len(failed)} of {len(paths)} images failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code(failed, len(paths))
 
 
 def format_row(row: dict) -> str:
