@@ -268,7 +268,7 @@ def test_grpo_resume_repeats_the_uninterrupted_run(edit_dir, photos_dir, tmp_pat
     assert any(abs(e["ratio_mean"] - 1.0) > 1e-6 for e in log)
 
 
-def test_command_line_builds_the_config():
+def test_command_line_builds_the_config(tmp_path):
     from training.cli import build_parser
 
     args = build_parser().parse_args(["grpo", "--model", "m", "--reward", "severity:1", "structure:0.25",
@@ -277,4 +277,7 @@ def test_command_line_builds_the_config():
     assert config.reward == ("severity:1", "structure:0.25")
     assert config.group_size == 6 and config.shared_start is False and config.data.size == 128
     with pytest.raises(TrainingError, match="group_size must be at least 2"):
-        train(GRPOConfig(model="m", out="unused", group_size=1, device="cpu"))
+        train(GRPOConfig(model="m", out=str(tmp_path / "refused"), group_size=1, device="cpu"))
+    with pytest.raises(TrainingError, match="needs --model"):
+        train(GRPOConfig(model="", out=str(tmp_path / "refused"), device="cpu"))
+    assert not (tmp_path / "refused").exists(), "a refused run must not write its folder"

@@ -156,7 +156,7 @@ def test_resume_repeats_the_uninterrupted_run(qwen3vl_dir, photos_dir, tmp_path)
                                                                       rel=1e-4)
 
 
-def test_command_line_builds_the_config():
+def test_command_line_builds_the_config(tmp_path):
     args = build_parser().parse_args(["sft", "--model", "m", "--data-size", "64", "--data-zoom", "1", "2",
                                       "--lora-targets", "q_proj", "v_proj", "--no-progress", "--steps", "7"])
     config = from_arguments(SFTConfig, args)
@@ -164,4 +164,5 @@ def test_command_line_builds_the_config():
     assert config.data.size == 64 and config.data.zoom == (1.0, 2.0)
     assert config.lora_targets == ("q_proj", "v_proj")
     with pytest.raises(TrainingError, match="needs --model"):
-        train(SFTConfig(model="", out="unused", device="cpu"))
+        train(SFTConfig(model="", out=str(tmp_path / "refused"), device="cpu"))
+    assert not (tmp_path / "refused").exists(), "a refused run must not write its folder"

@@ -303,16 +303,15 @@ def evaluate(policy: EditPolicy, reward: CombinedReward, samples: list[Sample], 
 # ---- the run ----------------------------------------------------------------------------------------------
 def train(config: GRPOConfig, pipeline: Any = None) -> GRPOResult:
     """Run (or resume) GRPO; ``pipeline`` replaces loading ``config.model`` (a pipeline built in memory)."""
-    run = runloop.check_run_folder(config, RESUMABLE_CHANGES)
-    out, device, dtype = run.out, run.device, run.dtype
     if config.group_size < 2:
         raise TrainingError(f"group_size must be at least 2 (advantages compare samples of one input), got "
                             f"{config.group_size}")
+    if pipeline is None and not config.model:
+        restorer_spec(config, torch.device("cpu"), torch.float32)  # refuses with the message, before anything is written
+    run = runloop.check_run_folder(config, RESUMABLE_CHANGES)
+    out, device, dtype = run.out, run.device, run.dtype
     save_config(config, out)
     seed_everything(config.seed)
-
-    if pipeline is None and not config.model:
-        restorer_spec(config, device, dtype)
     policy, params = load_policy(config, device, dtype, pipeline)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     start = load_checkpoint(out, policy, optimizer, params) if run.resuming else 0

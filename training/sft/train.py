@@ -200,6 +200,8 @@ def load_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer) -> 
 # ---- the run ----------------------------------------------------------------------------------------------
 def train(config: SFTConfig, model: Any = None, processor: Any = None) -> SFTResult:
     """Run (or resume) SFT; ``model`` and ``processor`` replace loading ``config.model`` (e.g. built in memory)."""
+    if model is None and not config.model:
+        load_base(config, torch.device("cpu"), torch.float32)  # refuses with the message, before anything is written
     run = runloop.check_run_folder(config, RESUMABLE_CHANGES)
     out, device, dtype = run.out, run.device, run.dtype
     save_config(config, out)
