@@ -45,3 +45,7 @@ class BackendError(RnRError):
 
 class Interrupted(RuntimeError):
     """The user asked to stop; raised between steps of a long loop."""
+
+
+class OptionError(BackendError):
+    """A backend option that the backend does not take, or a value of the wrong type."""

@@ -1,7 +1,9 @@
-"""docs/backend_options.md lists exactly the options each backend reads, with the code's defaults.
+"""docs/backend_options.md lists exactly the options each backend reads, with the code's defaults, and
+the options tables of ``rnr/registry.py`` (``REASONER_OPTIONS`` / ``RESTORER_OPTIONS``, which check
+every spec's options) agree with both: same names, same defaults, the documented type.
 
-Pure text parsing (``ast`` on the sources, regular expressions on the Markdown): nothing is imported
-or loaded, so the test takes milliseconds.
+Text parsing (``ast`` on the sources, regular expressions on the Markdown) plus the light
+``rnr.registry`` module: no backend is imported or loaded, so the test takes milliseconds.
 
 Which files belong to a backend: the module the registry (``rnr/registry.py``) names, plus its
 siblings ``<module>_*.py`` and packages ``<module>_*/`` (``qwen3vl_parse.py``, ``classic_ops/``...).
@@ -20,7 +22,8 @@ missed silently. DEFAULT (absent means ``None``) is a literal or a module-level 
 The document has one ``## Reasoner: `name``` / ``## Restorer: `name``` section per backend; the
 options are the backticked first cells of the table rows in that section, and the default cell must
 hold the code's default as JSON in backticks (or say "not set" when the code's default is ``None``).
-JSON examples (```json blocks) in a section must be objects of plain values naming documented options.
+JSON examples (```json blocks) in a section must be objects naming documented options, and the
+registry must accept them.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from rnr import registry
+from rnr.errors import OptionError
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "backend_options.md"
@@ -279,6 +285,22 @@ def doc_sections(text: str) -> dict[tuple[str, str], Section]:
     return sections
 
 
+DOC_TYPES = {"bool": "boolean", "int": "integer", "float": "number", "text": "text", "path": "path",
+             "json": "JSON object"}
+"""How the document's type cell starts for each option type of the registry."""
+
+
+def default_problem(label: str, key: str, default: object, cell: str, source: str) -> str | None:
+    """Whether a documented default cell holds ``default`` (as JSON in backticks, or 'not set' for None)."""
+    if default is None:
+        if not cell.lower().startswith("not set"):
+            return f"{label}: {key!r} has no default in {source}; its default cell should say 'not set'"
+        return None
+    if json.dumps(default) not in re.findall(r"`([^`]*)`", cell):
+        return f"{label}: default of {key!r} is {json.dumps(default)} in {source}, the document says {cell!r}"
+    return None
+
+
 def problems(code: dict[str, list[Read]], section: Section | None, label: str) -> list[str]:
     """What is wrong between one backend's code and its section of the document ([] when they agree)."""
     if section is None:
@@ -294,13 +316,9 @@ def problems(code: dict[str, list[Read]], section: Section | None, label: str) -
             found.append(f"{label}: row {key!r} needs 5 cells (option, type, default, what it does, valid values)")
             continue
         default = code_default(code[key])
-        spans = re.findall(r"`([^`]*)`", cells[2])
-        if default is None:
-            if not cells[2].lower().startswith("not set"):
-                found.append(f"{label}: {key!r} has no default in the code; its default cell should say 'not set'")
-        elif default is not UNSET and json.dumps(default) not in spans:
-            found.append(f"{label}: default of {key!r} is {json.dumps(default)} in the code, the document says "
-                         f"{cells[2]!r}")
+        problem = None if default is UNSET else default_problem(label, key, default, cells[2], "the code")
+        if problem:
+            found.append(problem)
     for example in section.examples:
         try:
             value = json.loads(example)
@@ -310,11 +328,44 @@ def problems(code: dict[str, list[Read]], section: Section | None, label: str) -
         if not isinstance(value, dict):
             found.append(f"{label}: example is not a JSON object: {example}")
             continue
-        for key, item in value.items():
+        for key in value:
             if key not in code:
                 found.append(f"{label}: example uses {key!r}, which the backend does not read")
-            if item is not None and not isinstance(item, (str, int, float, bool)):
-                found.append(f"{label}: example value of {key!r} is not a plain value (the loader refuses it)")
+    return found
+
+
+def table_problems(table: dict[str, registry.Option] | None, code: dict[str, list[Read]], section: Section | None,
+                   label: str) -> list[str]:
+    """What is wrong between one backend's options table in the registry, its code and its document."""
+    if table is None:
+        return [(f"{label}: no options table in rnr/registry.py (add the backend to REASONER_OPTIONS / "
+                 "RESTORER_OPTIONS, with {} when it takes none)")]
+    found: list[str] = []
+    for key in sorted(set(code) - set(table)):
+        found.append(f"{label}: option {key!r} is read at {code[key][0].where} but missing from the registry table")
+    for key in sorted(set(table) - set(code)):
+        found.append(f"{label}: option {key!r} is in the registry table but the backend never reads it")
+    for key in sorted(set(table) & set(code)):
+        default = code_default(code[key])
+        if default is not UNSET and default != table[key].default:
+            found.append(f"{label}: default of {key!r} is {default!r} in the code, {table[key].default!r} in the "
+                         "registry table")
+    rows = section.rows if section is not None else {}
+    for key in sorted(set(table) - set(rows)):
+        found.append(f"{label}: option {key!r} is in the registry table but not documented")
+    for key in sorted(set(rows) - set(table)):
+        found.append(f"{label}: option {key!r} is documented but not in the registry table")
+    for key in sorted(set(table) & set(rows)):
+        cells = rows[key]
+        if len(cells) != 5:
+            continue  # reported by problems()
+        option = table[key]
+        if not cells[1].startswith(DOC_TYPES[option.type]):
+            found.append(f"{label}: {key!r} is a {option.type} option in the registry, the document's type cell "
+                         f"says {cells[1]!r} (should start with {DOC_TYPES[option.type]!r})")
+        problem = default_problem(label, key, option.default, cells[2], "the registry table")
+        if problem:
+            found.append(problem)
     return found
 
 
@@ -352,6 +403,30 @@ def test_document_matches_code(kind, backend):
 
 def test_document_has_no_stray_backend_sections():
     assert set(doc_sections(DOC.read_text())) <= set(FILES)
+
+
+@pytest.mark.parametrize("kind,backend", sorted(FILES))
+def test_registry_table_matches_code_and_document(kind, backend):
+    sections = doc_sections(DOC.read_text())
+    found = table_problems(registry.declared_options(kind, backend), code_options(FILES[(kind, backend)]),
+                           sections.get((kind, backend)), f"{kind} {backend}")
+    assert found == [], "\n".join(found)
+
+
+def test_registry_tables_name_registered_backends_only():
+    for kind, table in registry.OPTIONS.items():
+        assert set(table) == set(registry.KINDS[kind]), kind
+
+
+@pytest.mark.parametrize("kind,backend", sorted(FILES))
+def test_document_examples_are_accepted(kind, backend):
+    """Each JSON example of the document is taken as written by the spec check (no OptionError)."""
+    section = doc_sections(DOC.read_text()).get((kind, backend))
+    for example in section.examples if section else []:
+        try:
+            registry.check_options(kind, backend, json.loads(example))
+        except OptionError as exc:
+            pytest.fail(f"{kind} {backend}: example {example} is refused: {exc}")
 
 
 SAMPLE_DOC = """
@@ -395,6 +470,30 @@ def test_drift_is_reported():
     assert "example uses 'typo'" in text
     assert len(found) == 6
     assert problems(code, None, "restorer demo") == ["restorer demo: no '## Restorer: `demo`' section"]
+
+
+def test_registry_drift_is_reported():
+    """A table that lacks a read option, lists one never read, disagrees on a default or on the type fails."""
+    code: dict[str, list[Read]] = {}
+    for read in option_reads(SAMPLE_SOURCE):
+        code.setdefault(read.key, []).append(read)
+    table = {"tile": registry.Option("int", 512), "alpha_file": registry.Option("path"),
+             "beta_file": registry.Option("bool"), "ghost": registry.Option("int", 1),
+             "made_up_option": registry.Option("int", 3)}
+    found = table_problems(table, code, doc_sections(SAMPLE_DOC)[("restorer", "demo")], "restorer demo")
+    text = "\n".join(found)
+    assert "option 'ghost' is in the registry table but the backend never reads it" in text
+    assert "default of 'tile' is 256 in the code, 512 in the registry table" in text
+    assert "'alpha_file' is in the registry table but not documented" in text
+    assert "'made_up_option' is in the registry table but not documented" in text
+    assert len(found) == 5, text
+    del table["made_up_option"]
+    assert "option 'made_up_option' is read at <source>:10 but missing from the registry table" in "\n".join(
+        table_problems(table, code, None, "restorer demo"))
+    doc = SAMPLE_DOC.replace("| `tile` | integer |", "| `tile` | number |")
+    found = table_problems({"tile": registry.Option("int", 512)}, {}, doc_sections(doc)[("restorer", "demo")], "x")
+    assert any("'tile' is a int option in the registry, the document's type cell says 'number'" in f for f in found)
+    assert table_problems(None, code, None, "restorer demo")[0].startswith("restorer demo: no options table")
 
 
 def test_unreadable_key_fails_loudly():

@@ -315,7 +315,7 @@ def load(spec: ModelSpec) -> QwenImageEditRestorer:
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     loaded = load_pipeline(spec, device, dtype)
-    if spec.option("vae_tiling"):
+    if spec.option("vae_tiling", False):
         loaded.pipe.vae.enable_tiling()
     steps = spec.option("steps")
     guidance = spec.option("guidance")

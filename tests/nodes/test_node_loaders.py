@@ -40,12 +40,12 @@ def test_model_combo_lists_model_files_and_folders(models_dir):
 
 
 def test_loader_outputs_a_handle_whose_spec_names_the_model(models_dir):
-    (handle,) = call("RnRReasonerLoader", backend="classic", model="tuned.safetensors", dtype="fp32",
-                     options='{"threshold": 0.5}')
+    (handle,) = call("RnRReasonerLoader", backend="lite", model="tuned.safetensors", dtype="fp32",
+                     options='{"crops": 5}')
     spec = handle.spec
-    assert (spec.kind, spec.backend, spec.dtype, spec.device) == ("reasoner", "classic", "fp32", "auto")
+    assert (spec.kind, spec.backend, spec.dtype, spec.device) == ("reasoner", "lite", "fp32", "auto")
     assert spec.path == str(models_dir / "reasoners" / "tuned.safetensors")
-    assert spec.option("threshold") == 0.5
+    assert spec.option("crops") == 5
     (restorer,) = call("RnRRestorerLoader", backend="classic")
     assert restorer.spec.kind == "restorer" and restorer.spec.path == ""
 
@@ -75,7 +75,8 @@ def test_a_missing_model_names_the_folders_searched(models_dir):
 @pytest.mark.parametrize("options, message", [
     ("{oops", "not valid JSON"),
     ("[1, 2]", "JSON object"),
-    ('{"layers": [1, 2]}', "must be a string, number"),
+    ('{"tile": [1, 2]}', "option 'tile' takes a whole number"),
+    ('{"tiel": 512}', "has no option 'tiel'"),
 ])
 def test_bad_options_are_explained(options, message):
     with pytest.raises(RnRError, match=message):
