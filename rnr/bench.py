@@ -23,7 +23,7 @@ import torch
 from . import api, registry
 from .devices import resolve_device, resolve_dtype
 from .diagnosis import Diagnosis
-from .errors import BackendError
+from .errors import BackendError, OptionError
 
 BENCH_SEVERITIES = {"haze": 50, "rain": 30, "noise": 30, "blur": 30}
 
@@ -149,20 +149,34 @@ def run_bench(kinds: Sequence[str] = ("restorer", "reasoner"), backends: Sequenc
         unknown = [name for name in backends if name not in known]
         if unknown:
             raise BackendError(f"unknown backend(s) {', '.join(unknown)}; available: {', '.join(sorted(known))}")
+    plan = [(kind, name) for kind in kinds
+            for name in ([n for n in backends if n in registry.available(kind)] if backends else default_backends(kind))]
+    options = _options_by_backend(plan, options or {})
     height, width = size
     images, diagnoses = bench_image(height, width, batch)
     results: list[BenchResult] = []
     for device_name in devices or default_devices():
         device = resolve_device(device_name)
         on_device = images.to(device)
-        for kind in kinds:
-            names = [n for n in backends if n in registry.available(kind)] if backends else default_backends(kind)
-            for name in names:
-                if progress is not None:
-                    progress(f"{kind} {name} on {device}")
-                results.append(_bench_one(kind, name, device, dtype, on_device, diagnoses, warmup, repeats,
-                                          options or {}))
+        for kind, name in plan:
+            if progress is not None:
+                progress(f"{kind} {name} on {device}")
+            results.append(_bench_one(kind, name, device, dtype, on_device, diagnoses, warmup, repeats,
+                                      options[(kind, name)]))
     return results
+
+
+def _options_by_backend(plan: Sequence[tuple[str, str]], options: dict[str, Any]) -> dict[tuple[str, str], dict]:
+    """Each benchmarked backend gets the options it takes; an option none of them takes is an error."""
+    taken: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, name in plan:
+        declared = registry.declared_options(kind, name)
+        taken[(kind, name)] = {k: v for k, v in options.items() if declared is None or k in declared}
+    unused = [k for k in options if not any(k in chosen for chosen in taken.values())]
+    if unused:
+        raise OptionError(f"no benchmarked backend takes the option(s) {', '.join(unused)} "
+                          f"({', '.join(f'{kind} {name}' for kind, name in plan)}); see {registry.DOC}")
+    return taken
 
 
 def _bench_one(kind: str, name: str, device: torch.device, dtype: str, images: torch.Tensor,

@@ -32,7 +32,8 @@ def add_model_args(parser: argparse.ArgumentParser, *kinds: str) -> None:
         parser.add_argument(f"--{kind}-path", default="", metavar="PATH",
                             help=f"model file or folder for the {kind} (backends with built-in weights need none)")
         parser.add_argument(f"--{kind}-option", action="append", default=[], metavar="KEY=VALUE",
-                            help=f"backend-specific {kind} option (repeatable); VALUE is read as JSON when it can be")
+                            help=f"backend-specific {kind} option (repeatable), converted to the option's type; "
+                                 "see docs/backend_options.md")
     add_device_args(parser)
 
 
@@ -51,16 +52,24 @@ def max_pixels(args: argparse.Namespace) -> int:
 
 
 def parse_options(items: Iterable[str]) -> dict[str, Any]:
-    """``["tile=512", "compile=true"]`` -> ``{"tile": 512, "compile": True}``."""
+    """``["tile=512", "reask=false"]`` -> ``{"tile": "512", "reask": "false"}``.
+
+    Values stay text: :class:`~rnr.registry.ModelSpec` converts each to its option's declared type
+    (``"512"`` -> 512, ``"False"`` -> False, JSON text for JSON options). A value in JSON double quotes
+    is unquoted (``x="a b"`` -> ``a b``)."""
     options: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise RnRError(f"backend option {item!r} is not KEY=VALUE; e.g. --restorer-option tile=512")
-        try:
-            options[key] = json.loads(text)
-        except json.JSONDecodeError:
-            options[key] = text
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            try:
+                unquoted = json.loads(text)
+            except json.JSONDecodeError:
+                unquoted = None
+            if isinstance(unquoted, str):
+                text = unquoted
+        options[key.strip()] = text
     return options
 
 
