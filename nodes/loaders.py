@@ -101,7 +101,8 @@ def resolve_model_path(kind: str, model: str) -> str:
 
 
 def parse_options(text: str) -> dict[str, Any]:
-    """Backend options from the loader's JSON text ('' means none); values must be plain scalars."""
+    """Backend options from the loader's JSON text ('' means none). Names and values are checked by
+    :class:`~rnr.registry.ModelSpec` against the backend's options table (docs/backend_options.md)."""
     if not text or not text.strip():
         return {}
     try:
@@ -111,10 +112,6 @@ def parse_options(text: str) -> dict[str, Any]:
                        'write an object such as {"attn_implementation": "sdpa"} or leave it empty') from None
     if not isinstance(options, dict):
         raise RnRError(f"options: expected a JSON object like {{\"key\": value}}, got {type(options).__name__}")
-    for key, value in options.items():
-        if not isinstance(value, (str, int, float, bool)) and value is not None:
-            raise RnRError(f"options: value of {key!r} must be a string, number, true/false or null, "
-                           f"got {json.dumps(value)}")
     return options
 
 
@@ -180,7 +177,8 @@ def _loader_inputs(kind: str) -> dict:
             "options": ("STRING", {
                 "default": "", "multiline": False,
                 "tooltip": 'Backend options as a JSON object, e.g. {"attn_implementation": "sdpa"}; '
-                           "empty for none. See the README for each backend's options."}),
+                           "empty for none. Each backend's options are listed in docs/backend_options.md "
+                           "(in this node pack's folder)."}),
         },
     }
 
