@@ -141,6 +141,49 @@ _GRAPH_STATE = """() => app.graph.nodes.map(node => ({
   outputs: (node.outputs || []).map(o => ({name: o.name, type: o.type})),
 }))"""
 
+_LAYOUT_PROBLEMS = """(minGap) => {
+  const problems = [];
+  const nodes = app.graph.nodes;
+  const name = n => `#${n.id} ${n.title}`;
+  const box = n => { const [x, y, w, h] = n.boundingRect; return {x, y, w, h}; };
+  for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) {
+    const [a, b] = [box(nodes[i]), box(nodes[j])];
+    const dx = Math.max(b.x - (a.x + a.w), a.x - (b.x + b.w));
+    const dy = Math.max(b.y - (a.y + a.h), a.y - (b.y + b.h));
+    const gap = Math.max(dx, dy);
+    if (gap < minGap) {
+      problems.push(gap < 0 ? `${name(nodes[i])} overlaps ${name(nodes[j])}`
+                            : `${name(nodes[i])} and ${name(nodes[j])} are ${Math.round(gap)} px apart`);
+    }
+  }
+  const links = app.graph.links instanceof Map ? [...app.graph.links.values()] : Object.values(app.graph.links || {});
+  for (const link of links) {
+    if (!link) continue;
+    const source = app.graph.getNodeById(link.origin_id), target = app.graph.getNodeById(link.target_id);
+    const label = `link ${name(source)}.${source.outputs[link.origin_slot]?.name} -> ` +
+                  `${name(target)}.${target.inputs[link.target_slot]?.name}`;
+    const [s, t] = [box(source), box(target)];
+    if (t.x < s.x + s.w + minGap) problems.push(`${label} does not run left to right`);
+    const a = source.getOutputPos(link.origin_slot), b = target.getInputPos(link.target_slot);
+    const d = Math.hypot(b[0] - a[0], b[1] - a[1]) * 0.25;
+    const p = [a, [a[0] + d, a[1]], [b[0] - d, b[1]], b];
+    const hidden = new Set();
+    for (let k = 1; k < 100; k++) {
+      const u = k / 100, v = 1 - u;
+      const w = [v * v * v, 3 * v * v * u, 3 * v * u * u, u * u * u];
+      const x = w.reduce((sum, wi, i) => sum + wi * p[i][0], 0);
+      const y = w.reduce((sum, wi, i) => sum + wi * p[i][1], 0);
+      for (const node of nodes) {
+        if (node === source || node === target) continue;
+        const r = box(node);
+        if (x > r.x + 2 && x < r.x + r.w - 2 && y > r.y + 2 && y < r.y + r.h - 2) hidden.add(name(node));
+      }
+    }
+    for (const other of hidden) problems.push(`${label} runs behind ${other}`);
+  }
+  return problems;
+}"""
+
 _VISIBLE_DIALOGS = """() => [...document.querySelectorAll('.p-dialog')]
   .filter(d => d.offsetParent !== null || d.getClientRects().length)
   .map(d => d.innerText)"""
@@ -337,6 +380,18 @@ class ComfyPage:
                  }
                  return pairs;
                }""")]
+
+    def layout_problems(self, min_gap: float = 20.0) -> list[str]:
+        """What makes the loaded graph hard to read, measured on the nodes as the frontend sized them
+        (``boundingRect``: title bar included) and on the links as it draws them (splines between the
+        slots' positions, control points a quarter of the distance out, as LiteGraph's SPLINE_LINK):
+
+        - two nodes closer than ``min_gap`` (or overlapping);
+        - a link whose target does not start at least ``min_gap`` right of its source's right edge
+          (links read left to right);
+        - a link drawn behind a node that is neither its source nor its target (links are drawn under
+          the nodes, so the user cannot follow it)."""
+        return self.page.evaluate(_LAYOUT_PROBLEMS, min_gap)
 
     def node_definition(self, node_type: str) -> dict | None:
         """The node definition the frontend registered the type with (the server's /object_info entry)."""

@@ -256,17 +256,31 @@ def test_a_misspelled_node_type_is_caught(page, tmp_path):
 
 
 # ---- what the user sees -------------------------------------------------------------------------
-# Known layout faults of the shipped files (workflows/build_workflows.py): strict, so the mark must go
-# once the files are fixed.
-OVERLAPPING = {
-    "04_big_models": "the note overlaps Load Sample Image and Degrade; Severity report overlaps Restored",
-    "05_diagnosis_prompt_to_qwen_image_edit": "the note overlaps Load Sample Image, Degrade and Scale Image; "
-                                              "Severity report overlaps Restored",
-}
-
-
-@pytest.mark.parametrize("stem", [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=OVERLAPPING[s]))
-                                  if s in OVERLAPPING else s for s in STEMS])
+@pytest.mark.parametrize("stem", STEMS)
 def test_no_node_hides_another_once_the_frontend_has_sized_them(page, stem):
     drop(page, stem)
     assert page.overlapping_nodes() == []
+    # Readable as well: clear space around every node, links left to right, none drawn behind a node.
+    assert page.layout_problems() == []
+
+
+def test_a_graph_with_nodes_on_top_of_each_other_is_caught(page, tmp_path):
+    workflow = json.loads((WORKFLOWS / "01_restore_default.json").read_text())
+    degrade = next(n for n in workflow["nodes"] if n["type"] == "RnRDegrade")
+    restore = next(n for n in workflow["nodes"] if n["type"] == "RnRRestore")
+    degraded = next(n for n in workflow["nodes"] if n.get("title") == "Degraded")
+    # Restore half on top of Degrade; the Degraded preview left of the node that feeds it, behind the others.
+    restore["pos"] = [degrade["pos"][0] + 60, degrade["pos"][1] + 40]
+    degraded["pos"] = [degrade["pos"][0] - 900, degrade["pos"][1]]
+    path = tmp_path / "01_restore_default_overlapping.json"
+    path.write_text(json.dumps(workflow))
+
+    assert not load_problems(page.drop_workflow(path))
+    pairs = {(a.split()[0], b.split()[0]) for a, b in page.overlapping_nodes()}
+    assert (f"#{degrade['id']}", f"#{restore['id']}") in pairs
+    problems = page.layout_problems()
+    assert f"#{degrade['id']} RnR Degrade overlaps #{restore['id']} RnR Restore" in problems, problems
+    assert f"link #{degrade['id']} RnR Degrade.image -> #{degraded['id']} Degraded.images does not run left to right" \
+        in problems, problems
+    assert any(p.startswith(f"link #{degrade['id']} RnR Degrade.image -> #{degraded['id']} Degraded.images runs behind")
+               for p in problems), problems
