@@ -10,6 +10,13 @@ The lenient parser reads JSON and what models write instead of it: code fences, 
 as keys or values, trailing or missing commas, ``60/100`` and ``60%`` numbers, and objects cut off at
 the end of the text (the missing closing brackets are implied). Whatever it cannot read raises
 :class:`AnswerParseError`, which carries the raw answer.
+
+The search reads from every ``{`` of the answer, so it remembers what it read at each position (an
+object or list read from one ``{`` is the same when an enclosing read reaches it), reads the last
+``{`` first and refuses nesting deeper than :data:`MAX_NESTING`: the work stays linear in the
+answer's length even for degenerate answers full of brackets (a random or looping model writes
+``{{{`` or ``{"a": {"a": ...`` for a thousand tokens), which cost seconds to minutes when every
+``{`` was read again to the end of the text.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from ..diagnosis.model import MAX_REASONING_CHARS
 from ..errors import DiagnosisError, RnRError
 
 RAW_SHOWN_CHARS = 1500
+MAX_NESTING = 32
+"""Objects and lists nested deeper than this are not read (a Diagnosis nests four levels)."""
 
 
 class AnswerParseError(RnRError):
@@ -38,6 +47,15 @@ class _SyntaxFault(Exception):
     pass
 
 
+class _Failed(str):
+    """A remembered syntax fault (its message)."""
+
+
+class _TooDeep(_SyntaxFault):
+    """Nesting beyond :data:`MAX_NESTING` where the read started; not remembered, since the same text
+    read from a later position may be shallow enough."""
+
+
 _NUMBER_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _OPEN_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
@@ -45,14 +63,25 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/", "\\
 _WORDS = {"true": True, "false": False, "null": None, "none": None, "yes": True, "no": False,
           "nan": None, "infinity": None, "undefined": None}
 _FENCE_RE = re.compile(r"```[A-Za-z]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
+_SPACE_RE = re.compile(r"\s+")
+_STRING_STOP_RE = {closer: re.compile("[\\\\" + re.escape(closer) + "]") for closer in set(_OPEN_QUOTES.values())}
+"""Per closing quote: the next backslash or closing quote (the string reader jumps between them)."""
 
 
 class _Reader:
-    """A lenient recursive-descent reader of JSON-like text starting at ``pos``."""
+    """A lenient recursive-descent reader of JSON-like text starting at ``pos``.
 
-    def __init__(self, text: str, pos: int) -> None:
+    ``memo`` (shared by the readers of one text) remembers what was read at each position where an
+    object or list starts (see :meth:`_nested`).
+    """
+
+    def __init__(self, text: str, pos: int, memo: dict | None = None) -> None:
         self.text = text
         self.pos = pos
+        self.memo = {} if memo is None else memo
+        self.depth = 0
+        self.nesting = 0
+        """How deep the value read last nests (0 for a scalar)."""
 
     # ---- characters --------------------------------------------------------------------------
     def _skip_space_and_comments(self) -> None:
@@ -60,7 +89,7 @@ class _Reader:
         while self.pos < n:
             ch = text[self.pos]
             if ch.isspace():
-                self.pos += 1
+                self.pos = _SPACE_RE.match(text, self.pos).end()  # type: ignore[union-attr]
             elif text.startswith("//", self.pos) or ch == "#":
                 end = text.find("\n", self.pos)
                 self.pos = n if end < 0 else end + 1
@@ -78,9 +107,10 @@ class _Reader:
     def value(self) -> Any:
         ch = self.peek()
         if ch == "{":
-            return self.obj()
+            return self._nested(self.obj)
         if ch and ch in "[(":
-            return self.array()
+            return self._nested(self.array)
+        self.nesting = 0
         if ch in _OPEN_QUOTES:
             return self.string()
         if ch and (ch.isdigit() or ch in "+-."):
@@ -92,9 +122,47 @@ class _Reader:
             return _WORDS.get(word.lower(), word)
         raise _SyntaxFault(f"unexpected {ch!r}" if ch else "the text ends where a value should be")
 
-    def obj(self) -> dict:
+    def _nested(self, read) -> Any:
+        """``read()`` (the object or list at ``pos``), remembered by position, nesting bounded.
+
+        The memo holds, per position: ``(value, end, nesting)`` after a successful read, a
+        :class:`_Failed` message after a syntax fault, or an int, the least nesting of a read that
+        went deeper than :data:`MAX_NESTING` (entered at depth d, it nests more than
+        ``MAX_NESTING - d`` levels), so that it is read again only where it is entered less deep.
+        """
+        start = self.pos
+        known = self.memo.get(start)
+        if isinstance(known, _Failed):
+            raise _SyntaxFault(str(known))
+        if isinstance(known, tuple):
+            value, end, nesting = known
+            if self.depth + nesting > MAX_NESTING:
+                raise _TooDeep(f"nested deeper than {MAX_NESTING} levels")
+            self.pos, self.nesting = end, nesting
+            return value
+        if self.depth >= MAX_NESTING or (known is not None and self.depth + known > MAX_NESTING):
+            raise _TooDeep(f"nested deeper than {MAX_NESTING} levels")
+        entered = self.depth
+        self.depth += 1
+        try:
+            value, nesting = read()
+        except _TooDeep:
+            self.memo[start] = MAX_NESTING - entered + 1
+            raise
+        except _SyntaxFault as exc:
+            self.memo[start] = _Failed(str(exc))
+            raise
+        finally:
+            self.depth -= 1
+        self.memo[start] = (value, self.pos, nesting)
+        self.nesting = nesting
+        return value
+
+    def obj(self) -> tuple[dict, int]:
+        """The object at ``pos`` and how deep it nests."""
         self.pos += 1
         result: dict[str, Any] = {}
+        nesting = 1
         while True:
             ch = self.peek()
             if ch == ",":
@@ -102,21 +170,25 @@ class _Reader:
                 continue
             if ch in ("}", ""):
                 self.pos += 1
-                return result
+                return result, nesting
             if ch in "])":
                 raise _SyntaxFault(f"{ch!r} closes an object")
-            key = self.value()
-            if isinstance(key, (dict, list)):
+            if ch in "{[(":
+                # Whatever it holds, an object or list is no key: refuse before reading it.
                 raise _SyntaxFault("an object key must be a name")
+            key = self.value()
             if self.peek() not in (":", "="):
                 raise _SyntaxFault(f"no ':' after the key {key!r}")
             self.pos += 1
             result[str(key) if key is not None else "null"] = self.value()
+            nesting = max(nesting, 1 + self.nesting)
 
-    def array(self) -> list:
+    def array(self) -> tuple[list, int]:
+        """The list at ``pos`` and how deep it nests."""
         closer = "]" if self.text[self.pos] == "[" else ")"
         self.pos += 1
         items: list[Any] = []
+        nesting = 1
         while True:
             ch = self.peek()
             if ch == ",":
@@ -124,32 +196,40 @@ class _Reader:
                 continue
             if ch in (closer, ""):
                 self.pos += 1
-                return items
+                return items, nesting
             if ch in "]})":
                 raise _SyntaxFault(f"{ch!r} closes a list")
             items.append(self.value())
+            nesting = max(nesting, 1 + self.nesting)
 
     def string(self) -> str:
         closer = _OPEN_QUOTES[self.text[self.pos]]
+        stop = _STRING_STOP_RE[closer]
         self.pos += 1
         out: list[str] = []
         text, n = self.text, len(self.text)
         while self.pos < n:
-            ch = text[self.pos]
-            if ch == "\\" and self.pos + 1 < n:
-                nxt = text[self.pos + 1]
-                if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", text[self.pos + 2:self.pos + 6]):
-                    out.append(chr(int(text[self.pos + 2:self.pos + 6], 16)))
-                    self.pos += 6
-                    continue
-                out.append(_ESCAPES.get(nxt, nxt))
-                self.pos += 2
-                continue
-            if ch == closer:
+            found = stop.search(text, self.pos)
+            if found is None:
+                out.append(text[self.pos:])
+                self.pos = n
+                break
+            out.append(text[self.pos:found.start()])
+            self.pos = found.start()
+            if text[self.pos] == closer:
                 self.pos += 1
                 return "".join(out)
-            out.append(ch)
-            self.pos += 1
+            if self.pos + 1 >= n:  # a backslash as the last character is kept as written
+                out.append("\\")
+                self.pos = n
+                break
+            nxt = text[self.pos + 1]
+            if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", text[self.pos + 2:self.pos + 6]):
+                out.append(chr(int(text[self.pos + 2:self.pos + 6], 16)))
+                self.pos += 6
+                continue
+            out.append(_ESCAPES.get(nxt, nxt))
+            self.pos += 2
         return "".join(out)
 
     def number(self) -> float | int:
@@ -173,9 +253,12 @@ def _to_number(text: str) -> float | int:
     return int(value) if value.is_integer() and re.fullmatch(r"[-+]?\d+", text) else value
 
 
-def read_lenient(text: str, start: int = 0) -> tuple[Any, int]:
-    """The JSON-like value at ``text[start:]`` and the index after it (raises ``ValueError``)."""
-    reader = _Reader(text, start)
+def read_lenient(text: str, start: int = 0, memo: dict | None = None) -> tuple[Any, int]:
+    """The JSON-like value at ``text[start:]`` and the index after it (raises ``ValueError``).
+
+    Reads of one ``text`` from several starts may share a ``memo`` dict (what was read where).
+    """
+    reader = _Reader(text, start, memo)
     try:
         value = reader.value()
     except (_SyntaxFault, RecursionError) as exc:
@@ -205,10 +288,19 @@ def find_diagnosis_object(text: str) -> tuple[dict, int] | None:
     for begin, end in regions:
         found: tuple[dict, int] | None = None
         region = text[:end]
+        memo: dict = {}
+        # Read from the last "{" back to the first: every read then finds what it encloses already
+        # remembered, and the search below (first to last, as the rules above say) reads nothing twice.
+        starts = [match.start() for match in re.finditer(r"\{", region[begin:])]
+        for pos in reversed(starts):
+            try:
+                read_lenient(region, begin + pos, memo)
+            except ValueError:
+                pass
         pos = region.find("{", begin)
         while pos >= 0:
             try:
-                value, after = read_lenient(region, pos)
+                value, after = read_lenient(region, pos, memo)
             except ValueError:
                 pos = region.find("{", pos + 1)
                 continue

@@ -180,3 +180,70 @@ def test_lenient_reader_values():
     assert read_lenient('{"k": "tab\\tand \\u00e9"}')[0] == {"k": "tab\tand é"}
     with pytest.raises(ValueError):
         read_lenient("{]")
+
+
+# ---- degenerate answers: the work stays linear in the answer's length --------------------------------
+# A random-weight or looping model writes the same bracket-heavy token for its whole budget. Every "{"
+# starts a read, and each such read used to run on to the end of the text: quadratic work, seconds at
+# 256 tokens and minutes at the default 1024 (measured in benchmarks/bigmodels/README.md). The reads are
+# counted (Python function calls in the parser), not timed.
+DEGENERATE = [
+    ("open_braces", " {{{" * 1024),
+    ("nested_values", '{"a": ' * 600),
+    ("nested_lists", '{"a": [' * 400),
+    ("tuples_and_bare_keys", "{a:(" * 500),
+    ("braces_and_lists", "{[" * 1000),
+    ("curly_quotes", "{\u201c" * 1000),
+    ("one_brace_per_char", "{" * 5000),
+]
+
+
+def _parser_calls(text: str) -> int:
+    import sys
+
+    from rnr.reasoners import qwen3vl_parse
+
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event == "call" and frame.f_code.co_filename == qwen3vl_parse.__file__:
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        with pytest.raises(AnswerParseError):
+            parse_answer(text)
+        still_counting = sys.getprofile() is count  # Python drops a profiler that hits the recursion limit
+    finally:
+        sys.setprofile(None)
+    assert still_counting
+    return calls
+
+
+@pytest.mark.parametrize("name,text", DEGENERATE, ids=[case[0] for case in DEGENERATE])
+def test_degenerate_answers_are_refused_with_linear_work(name, text):
+    calls = _parser_calls(text)
+    assert calls <= 20 * len(text), f"{calls} parser calls for {len(text)} characters"
+
+
+def test_a_diagnosis_after_degenerate_text_is_still_found():
+    fenced = CASES[0][1].split("\n", 1)[1]
+    same(parse_answer(" {{{" * 300 + "\n" + fenced), HAZE40)
+    same(parse_answer('{"a": ' * 300 + "\n" + fenced), HAZE40)
+    bare_json = '{"haze": {"present": true, "severity": 40}, "rain": false, "noise": false, "blur": false}'
+    same(parse_answer("{[(" * 300 + " " + bare_json), HAZE40)
+
+
+def test_nesting_beyond_the_limit_is_refused_and_a_shallower_inner_diagnosis_found():
+    from rnr.reasoners.qwen3vl_parse import MAX_NESTING
+
+    inner = '{"haze": {"present": true, "severity": 40}, "rain": false, "noise": false, "blur": false}'
+    deep = '{"wrap": ' * (MAX_NESTING + 10) + inner + "}" * (MAX_NESTING + 10)
+    with pytest.raises(ValueError):
+        read_lenient(deep)
+    assert read_lenient('{"wrap": ' * (MAX_NESTING - 2) + inner + "}" * (MAX_NESTING - 2))[0]["wrap"]
+    # Read from a "{" deep enough inside, the wrapped diagnosis nests within the limit and is found.
+    same(parse_answer(deep), HAZE40)
+    with pytest.raises(AnswerParseError):
+        parse_answer("[" * 5000 + "{" * 5000)
