@@ -151,3 +151,24 @@ def test_reasoner_moves_between_devices_for_the_cache(qwen3vl_dir, fresh_cache):
     assert next(reasoner.model.parameters()).dtype == torch.float32
     with pytest.raises(BackendError, match="attn_implementation"):
         fresh_cache.get(spec(qwen3vl_dir, attn_implementation="magic"))
+
+
+def test_the_image_the_model_sees_is_the_rounded_tensor():
+    """The tensor -> PIL conversion (quantised on the image's device, planes merged by PIL) keeps every
+    pixel: round half to even of clamp(x, 0, 1) * 255 in float32, the channels in RGB order, exactly
+    the HWC conversion it replaced; larger images are scaled down to ``max_pixels``, aspect kept."""
+    import numpy as np
+
+    reasoner = Qwen3VLReasoner(None, None, max_pixels=64 * 64)
+    image = torch.rand(3, 40, 56, generator=torch.Generator().manual_seed(3))
+    image[:, 0, :4] = torch.tensor([0.5, 2.5, 127.5, 254.5]) / 255.0  # (near) halves
+    image[0, 1, 0], image[1, 1, 0], image[2, 1, 0] = 1.0004, -0.0003, 1.0  # just outside 0..1 is clamped
+    picture = reasoner._pil(image)
+    assert picture.mode == "RGB" and picture.size == (56, 40)
+    hwc = image.clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()  # the old way
+    assert np.array_equal(np.asarray(picture), hwc)
+    pixels = np.round(np.clip(image.permute(1, 2, 0).numpy(), 0, 1) * np.float32(255.0)).astype(np.uint8)
+    assert np.array_equal(np.asarray(picture), pixels)
+    assert tuple(np.asarray(picture)[1, 0]) == (255, 0, 255)
+    large = reasoner._pil(torch.rand(3, 128, 96, generator=torch.Generator().manual_seed(4)))
+    assert large.size == (55, 73)  # 96x128 scaled by sqrt(4096 / 12288), aspect kept
