@@ -325,12 +325,12 @@ def diagnose_edit_restore() -> Graph:
     c2 = c1 + 300 + COLUMN_GAP
     c3 = c2 + 300 + COLUMN_GAP
     c4 = c3 + 320 + COLUMN_GAP
-    c5 = c4 + 320 + COLUMN_GAP
+    c5 = c4 + 340 + COLUMN_GAP
     sample = g.add("RnRLoadSampleImage", (0, 450), (300, 60), sample="landscape.jpg")
     degrade = g.add("RnRDegrade", (c1, 450), (300, 200), haze=70, noise=20, seed=2)
     reason = g.add("RnRReason", (c2, 540), (300, 60))
     edit = g.add("RnRDiagnosisEdit", (c3, 540), (320, 370), haze_severity=25)
-    keep_fog = g.add("RnRRestore", (c4, 460), (300, 150), title="RnR Restore (edited: keep some fog)")
+    keep_fog = g.add("RnRRestore", (c4, 460), (340, 150), title="RnR Restore (edited: keep some fog)")
     full = g.add("RnRRestore", (c3, 230), (300, 150), title="RnR Restore (as diagnosed)")
     report = g.add("PreviewAny", (c3, 980), (320, 240), title="Diagnosis")
     edited_report = g.add("PreviewAny", (c4, 680), (320, 220), title="Edited diagnosis")
@@ -526,7 +526,7 @@ def batch_of_photos() -> Graph:
     g.connect(photos[1], "image", first, "image2")
     g.connect(first, "IMAGE", second, "image1")
     g.connect(photos[2], "image", second, "image2")
-    reason = g.add("RnRReason", (c4, 690), (300, 60))
+    reason = g.add("RnRReason", (c4, 720), (300, 60))
     restore = g.add("RnRRestore", (c5, 460), (300, 150))
     score = g.add("RnRSeverityScore", (c6, 580), (320, 130))
     report = g.add("PreviewAny", (c5, 710), (300, 420), title="Diagnoses")
