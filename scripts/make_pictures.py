@@ -268,7 +268,7 @@ def _save_screenshot(png: bytes, target: Path) -> None:
 
 def _save_thumbnail(png: bytes, target: Path) -> None:
     """A template-browser thumbnail: ComfyUI's template dialog shows ``<workflow stem>.jpg`` from the
-    pack's workflows folder on the workflow's card (cropped to a square in the middle)."""
+    pack's workflows folder on the workflow's card (frontend 1.27.10: the whole picture, scaled to fit)."""
     import io
 
     from PIL import Image

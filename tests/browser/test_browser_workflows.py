@@ -138,6 +138,16 @@ def test_template_browser_lists_and_opens_the_packs_workflows(page, comfy_server
     dialog.get_by_text(PACK_DIR_NAME, exact=True).click()
     for stem in STEMS:
         dialog.get_by_text(stem, exact=True).wait_for(state="visible")
+    # Each card shows the workflow's picture: the frontend asks for <pack>/<workflows folder>/<stem>.jpg
+    # (made by scripts/make_pictures.py --thumbnails), which the server serves from the pack's workflows/.
+    for stem in STEMS:
+        thumbnail = page.page.evaluate(
+            "async (url) => { const r = await fetch(url); return [r.status, r.headers.get('content-type')]; }",
+            f"/api/workflow_templates/{PACK_DIR_NAME}/{stem}.jpg")
+        assert thumbnail == [200, "image/jpeg"], (stem, thumbnail)
+        page.page.wait_for_function(
+            """(stem) => { const img = document.querySelector(`[data-testid="template-workflow-${stem}"] img`);
+                           return img && img.complete && img.naturalWidth > 0; }""", arg=stem, timeout=30_000)
     loads = page.loads()
     dialog.get_by_text("01_restore_default", exact=True).click()
     page.wait_for_load(loads)

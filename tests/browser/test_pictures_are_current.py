@@ -33,6 +33,10 @@ def test_every_picture_is_there_and_small():
     assert (DOCS / "icon.png").is_file()
     total = sum(p.stat().st_size for p in DOCS.rglob("*") if p.is_file())
     assert total < 5_000_000, f"docs/ holds {total / 1e6:.1f} MB"
+    # The template browser's card pictures (python scripts/make_pictures.py --only workflows --thumbnails).
+    thumbnails = sorted((REPO_ROOT / "workflows").glob("*.jpg"))
+    assert [p.stem for p in thumbnails] == stems
+    assert all(p.stat().st_size < 100_000 for p in thumbnails), [(p.name, p.stat().st_size) for p in thumbnails]
 
 
 def test_strips_match_the_shipped_default_backends_and_weights():
