@@ -3,6 +3,9 @@
 A presence threshold per degradation is chosen on fresh validation batches: the probability that
 maximises that degradation's flag F1, raised if needed to the 99.3th percentile of its probability on
 clean photos, so that (over four degradations) at most about 3 % of clean photos get any flag.
+
+These are train-split photos, on which the network is over-confident; the shipped thresholds were
+recalibrated afterwards on photos it never saw (:mod:`training.lite.calibrate`).
 """
 
 from __future__ import annotations

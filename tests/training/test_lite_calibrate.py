@@ -1,0 +1,70 @@
+"""Threshold recalibration of the lite reasoner on calibration photos (training.lite.calibrate)."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from safetensors.torch import save_file
+
+from rnr.lite.nets import LiteReasonerNet, ReasonerConfig
+from rnr.lite.weights import default_path, read_metadata
+from training.lite.calibrate import GRID, choose_thresholds, collect
+
+
+def _synthetic(seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    present = (torch.rand(600, 4, generator=generator) < 0.4).float()
+    probabilities = (0.7 * present + 0.35 * torch.rand(600, 4, generator=generator)).clamp(0, 1)
+    clean = 0.45 * torch.rand(400, 4, generator=generator)
+    clean[:, 0] += 0.45  # haze: unseen clean photos look hazy to the net
+    clean[:40, 3] += 0.4  # blur: a tenth of them look blurred (bokeh)
+    return probabilities, present, clean
+
+
+def test_choose_thresholds_meets_clean_rate_keeps_f1_and_is_deterministic():
+    probabilities, present, clean = _synthetic()
+    thresholds, report = choose_thresholds(probabilities, present, clean, max_clean_rate=0.05)
+    again, report_again = choose_thresholds(probabilities.clone(), present.clone(), clean.clone(), max_clean_rate=0.05)
+    assert thresholds == again and report == report_again
+    flagged = int((clean >= torch.tensor(thresholds)).any(dim=1).sum())
+    assert flagged <= 0.05 * len(clean) and report["clean_any_flag_rate"] == round(flagged / len(clean), 4)
+    names = ("haze", "rain", "noise", "blur")
+    # Only raised from the F1-best threshold, never lowered; haze and blur had to be raised.
+    assert all(t >= report[n]["best_f1_threshold"] for t, n in zip(thresholds, names))
+    assert thresholds[0] > report["haze"]["best_f1_threshold"] and thresholds[3] > report["blur"]["best_f1_threshold"]
+    assert report["haze"]["f1_at_threshold"] > 0.6
+    assert all(report[n]["f1_at_threshold"] > 0.95 for n in names[1:])
+    # Rain and noise: raised just past their clean probabilities (< 0.45), no further.
+    assert 0.44 < thresholds[1] < 0.46 and 0.44 < thresholds[2] < 0.46
+    # Without a clean limit the F1-best grid thresholds stand.
+    loose, _ = choose_thresholds(probabilities, present, clean, max_clean_rate=1.0)
+    assert all(t in GRID for t in loose)
+
+
+def test_collect_is_seeded(tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    images = (torch.rand(3, 128, 128, 3, generator=generator) * 255).round().to(torch.uint8)
+    path = tmp_path / "crops_128.safetensors"
+    save_file({"images": images, "heldout": torch.zeros(3, dtype=torch.uint8)}, str(path))
+    torch.manual_seed(0)
+    net = LiteReasonerNet(ReasonerConfig(global_size=32, crop_size=24, global_widths=(8,), local_widths=(8,),
+                                         head_hidden=16)).eval()
+    first = collect(net, path, batches=1, clean_batches=1, batch=3, crop=96, log=lambda *_: None)
+    second = collect(net, path, batches=1, clean_batches=1, batch=3, crop=96, log=lambda *_: None)
+    assert set(first) == {"probabilities", "present", "clean_probabilities"}
+    assert first["probabilities"].shape == (3, 4) and first["clean_probabilities"].shape == (3, 4)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_shipped_thresholds_are_the_recorded_calibration():
+    path = default_path("lite_reasoner")
+    meta = read_metadata(path)["meta"]
+    sidecar = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    record = meta["calibration"]
+    assert meta["thresholds"] == sidecar["thresholds"] == record["thresholds"]
+    assert record["command"].startswith("python -m training.lite.calibrate")
+    assert record["report"]["clean_any_flag_rate"] <= record["report"]["max_clean_rate"] <= 0.05
+    # Calibrated on photos apart from training and the held-out split.
+    assert record["photos"] and all("/palapeli/" in p for p in record["photos"])
+    assert "heldout" not in record["data"]
