@@ -143,8 +143,9 @@ def choose_thresholds(probabilities: torch.Tensor, present: torch.Tensor, clean_
 
 
 def collect(model: torch.nn.Module, data: Path, batches: int, clean_batches: int, batch: int = 32, crop: int = 256,
-            device: torch.device = torch.device("cpu"), log=print) -> dict[str, torch.Tensor]:
+            device: torch.device | None = None, log=print) -> dict[str, torch.Tensor]:
     """Presence probabilities of seeded degraded and clean batches drawn from all crops of ``data``."""
+    device = device or torch.device("cpu")
     pool = load_crops(data, "all")
     probabilities, present, clean_probs = [], [], []
     for k in range(batches):
