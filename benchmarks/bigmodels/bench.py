@@ -9,8 +9,12 @@ with random weights, then times, per image, at 512² and 1024² inputs:
   ``pipe(**restorer.pipeline_kwargs(...))``, prepared outside the timer;
 
 without offload and with offload (reasoner: weights moved in from the CPU for the call and back, as
-the model cache does; restorer: diffusers' ``enable_model_cpu_offload``). Bare and wrapper runs are
-interleaved; the median of the timed repeats is reported, with the peak GPU memory of the call.
+the model cache does; restorer: diffusers' ``enable_model_cpu_offload``). Bare and wrapper calls
+alternate (B W W B ..., a full garbage collection before each, outside the timer); the median of the
+timed repeats is reported, with the peak GPU memory and the process's CPU seconds of the call. Reasoner
+rows also split every call into the time inside and outside ``model.generate`` (:class:`GenerateTimer`)
+and record the generate calls, prompt tokens and new tokens of each side: the wrapper's own overhead is
+the difference outside ``generate``, which the call-to-call jitter of ``generate`` does not blur.
 
 Random weights write random tokens, so each reasoner call generates exactly ``--new-tokens`` tokens
 (``min_new_tokens``) and the wrapper's parse of them fails as it would on any unreadable answer (the
@@ -53,17 +57,23 @@ QWEN3VL = {
 """Qwen3-VL-{2B,8B}-Instruct as published; the shared values are filled in by :func:`qwen3vl_config`."""
 
 
-def qwen3vl_config(size: str):
+def qwen3vl_config(size: str, reduced: dict | None = None):
+    """The Qwen3-VL config of ``size``; ``reduced`` ({"text_config": ..., "vision_config": ...,
+    "mrope_section": ...}) overrides layer counts and widths (the CPU benchmark), keeping the vision
+    patching (patch 16, merge 2, temporal 2) and so the image token counts of the real model."""
     from transformers import Qwen3VLConfig
 
     spec = QWEN3VL[size]
+    reduced = reduced or {}
+    mrope = reduced.get("mrope_section", [4, 6, 6] if USE_TINY else [24, 20, 20])
     text = {"vocab_size": 151936, "hidden_act": "silu", "max_position_embeddings": 262144, "rms_norm_eps": 1e-6,
             "attention_bias": False, "bos_token_id": 151643, "eos_token_id": 151645,
             "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0,
-                                "mrope_section": [4, 6, 6] if USE_TINY else [24, 20, 20], "mrope_interleaved": True},
-            **_tiny("qwen3vl_text", spec["text_config"])}
+                                "mrope_section": mrope, "mrope_interleaved": True},
+            **_tiny("qwen3vl_text", spec["text_config"]), **reduced.get("text_config", {})}
     vision = {"hidden_act": "gelu_pytorch_tanh", "in_channels": 3, "patch_size": 16, "spatial_merge_size": 2,
-              "temporal_patch_size": 2, "num_position_embeddings": 2304, **_tiny("qwen3vl_vision", spec["vision_config"])}
+              "temporal_patch_size": 2, "num_position_embeddings": 2304, **_tiny("qwen3vl_vision", spec["vision_config"]),
+              **reduced.get("vision_config", {})}
     return Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=spec["tie_word_embeddings"],
                          **QWEN3VL_TOKENS)
 
@@ -83,17 +93,60 @@ def qwen3vl_processor(tokenizer_dir: Path):
                             chat_template=QWEN3VL_CHAT_TEMPLATE)
 
 
-def measure(fn) -> tuple[float, int]:
-    """(seconds, peak GPU bytes) of one call (0 bytes on the CPU)."""
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def measure(fn) -> tuple[float, float, int]:
+    """(seconds, CPU seconds of this process, peak GPU bytes) of one call (0 bytes on the CPU).
+
+    The CPU seconds count only this process's work, so they are what to compare on a shared machine
+    where other processes take turns on the cores (wall seconds then include their share)."""
     cuda = torch.cuda.is_available()
+    _sync()
     if cuda:
-        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     fn()
-    if cuda:
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, torch.cuda.max_memory_allocated() if cuda else 0
+    _sync()
+    return time.perf_counter() - start, time.process_time() - cpu, torch.cuda.max_memory_allocated() if cuda else 0
+
+
+class GenerateTimer:
+    """Times every ``model.generate`` call of one model, whoever makes it (the bare call or the wrapper).
+
+    Installed as the instance attribute ``generate`` (the class method stays untouched), so both sides
+    run the very same library code; :meth:`take` returns and clears what the calls since the last
+    ``take`` did: seconds inside ``generate``, the number of calls, the prompt and new token counts.
+    The time outside ``generate`` is then what each side does around it (processor, decoding, and for
+    the wrapper its checks, tensor -> PIL and parsing), free of the token-by-token jitter of ``generate``.
+    """
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.inner = model.generate
+        self.calls: list[dict] = []
+        model.generate = self
+
+    def __call__(self, *args, **kwargs):
+        _sync()
+        start, cpu = time.perf_counter(), time.process_time()
+        out = self.inner(*args, **kwargs)
+        _sync()
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        prompt = int(kwargs["input_ids"].shape[1])
+        self.calls.append({"seconds": seconds, "cpu_seconds": cpu, "prompt_tokens": prompt,
+                           "new_tokens": int(out.shape[1]) - prompt,
+                           "ids": out[0].tolist() if out.shape[0] == 1 else None})
+        return out
+
+    def take(self) -> list[dict]:
+        calls, self.calls = self.calls, []
+        return calls
+
+    def remove(self) -> None:
+        del self.model.generate
 
 
 DEVICE = "cuda"
@@ -123,35 +176,86 @@ def _tiny(name: str, config: dict) -> dict:
     return merged
 
 
-def compare(label: dict, bare, wrapped, repeats: int, log: list, deadline: float, prepare_bare=None) -> None:
-    """Interleave warm-up and timed calls of ``bare`` and ``wrapped``; append one result row.
+def compare(label: dict, bare, wrapped, repeats: int, log: list, deadline: float, prepare_bare=None,
+            timer: GenerateTimer | None = None) -> dict | None:
+    """Time ``bare`` and ``wrapped`` alternately (one warm-up each, then ``repeats`` timed calls each in
+    the order B W W B B W ..., so that neither side always runs first); append one result row.
 
-    ``prepare_bare`` runs before each bare call, outside the timer.
+    ``prepare_bare`` runs before each bare call, outside the timer; a full garbage collection runs
+    before every call, outside the timer, so that no side pays for the other's garbage. With a
+    ``timer`` (reasoner rows) each call's time is split into inside and outside ``model.generate``,
+    and the row records the generate calls and token counts of each side, which must be equal.
     """
     if time.perf_counter() > deadline:
         log.append({**label, "skipped": "time budget of the run used up"})
         print(json.dumps(log[-1]), flush=True)
-        return
+        return None
     prepare = prepare_bare or (lambda: None)
+    sides = {"bare": bare, "wrapper": wrapped}
     prepare()
     bare()
     wrapped()
-    times = {"bare": [], "wrapper": []}
+    work = {}
+    if timer is not None:
+        first = timer.take()
+        work = {"bare": first[:len(first) // 2], "wrapper": first[len(first) // 2:]}
+    times: dict[str, list[float]] = {"bare": [], "wrapper": []}
+    cpu_times: dict[str, list[float]] = {"bare": [], "wrapper": []}
+    inside: dict[str, list[float]] = {"bare": [], "wrapper": []}
+    inside_cpu: dict[str, list[float]] = {"bare": [], "wrapper": []}
+    calls: dict[str, list[list[dict]]] = {"bare": [], "wrapper": []}
     peaks = {"bare": 0, "wrapper": 0}
-    for _ in range(repeats):
-        for name, fn in (("bare", bare), ("wrapper", wrapped)):
+    for repeat in range(repeats):
+        for name in ("bare", "wrapper") if repeat % 2 == 0 else ("wrapper", "bare"):
             if name == "bare":
                 prepare()
-            seconds, peak = measure(fn)
+            gc.collect()
+            seconds, cpu, peak = measure(sides[name])
             times[name].append(seconds)
+            cpu_times[name].append(cpu)
             peaks[name] = max(peaks[name], peak)
+            if timer is not None:
+                made = timer.take()
+                calls[name].append(made)
+                inside[name].append(sum(c["seconds"] for c in made))
+                inside_cpu[name].append(sum(c["cpu_seconds"] for c in made))
     bare_s, wrap_s = statistics.median(times["bare"]), statistics.median(times["wrapper"])
     row = {**label, "bare_s": round(bare_s, 4), "wrapper_s": round(wrap_s, 4),
            "overhead_pct": round(100.0 * (wrap_s - bare_s) / bare_s, 2),
            "peak_gib_bare": round(peaks["bare"] / 2**30, 2), "peak_gib_wrapper": round(peaks["wrapper"] / 2**30, 2),
-           "times_bare": [round(t, 4) for t in times["bare"]], "times_wrapper": [round(t, 4) for t in times["wrapper"]]}
+           "times_bare": [round(t, 4) for t in times["bare"]], "times_wrapper": [round(t, 4) for t in times["wrapper"]],
+           "cpu_s_bare": round(statistics.median(cpu_times["bare"]), 4),
+           "cpu_s_wrapper": round(statistics.median(cpu_times["wrapper"]), 4),
+           "overhead_cpu_pct": round(100.0 * (statistics.median(cpu_times["wrapper"])
+                                              - statistics.median(cpu_times["bare"]))
+                                     / statistics.median(cpu_times["bare"]), 2),
+           "cpu_times_bare": [round(t, 4) for t in cpu_times["bare"]],
+           "cpu_times_wrapper": [round(t, 4) for t in cpu_times["wrapper"]]}
+    if timer is not None:
+        outside = {name: [t - g for t, g in zip(times[name], inside[name])] for name in times}
+        outside_cpu = {name: [t - g for t, g in zip(cpu_times[name], inside_cpu[name])] for name in times}
+        row.update({
+            "generate_times_bare": [round(t, 4) for t in inside["bare"]],
+            "generate_times_wrapper": [round(t, 4) for t in inside["wrapper"]],
+            "outside_generate_cpu_ms_bare": round(1e3 * statistics.median(outside_cpu["bare"]), 2),
+            "outside_generate_cpu_ms_wrapper": round(1e3 * statistics.median(outside_cpu["wrapper"]), 2),
+            "generate_s_bare": round(statistics.median(inside["bare"]), 4),
+            "generate_s_wrapper": round(statistics.median(inside["wrapper"]), 4),
+            "outside_generate_ms_bare": round(1e3 * statistics.median(outside["bare"]), 2),
+            "outside_generate_ms_wrapper": round(1e3 * statistics.median(outside["wrapper"]), 2),
+            "own_overhead_pct": round(100.0 * (statistics.median(outside["wrapper"])
+                                               - statistics.median(outside["bare"])) / bare_s, 2),
+            "own_overhead_cpu_pct": round(100.0 * (statistics.median(outside_cpu["wrapper"])
+                                                   - statistics.median(outside_cpu["bare"]))
+                                          / statistics.median(cpu_times["bare"]), 2),
+            "generate_calls": {name: sorted({len(c) for c in calls[name]}) for name in calls},
+            "prompt_tokens": {name: sorted({c["prompt_tokens"] for cs in calls[name] for c in cs}) for name in calls},
+            "new_tokens_made": {name: sorted({c["new_tokens"] for cs in calls[name] for c in cs}) for name in calls},
+            "same_tokens": bool(work) and [c["ids"] for c in work["bare"]] == [c["ids"] for c in work["wrapper"]],
+        })
     log.append(row)
     print(json.dumps(row), flush=True)
+    return row
 
 
 def bench_reasoner(size: str, tokenizer_dir: Path, sides: list[int], repeats: int, new_tokens: int, log: list,
@@ -167,6 +271,7 @@ def bench_reasoner(size: str, tokenizer_dir: Path, sides: list[int], repeats: in
     with torch.device(DEVICE):
         model = Qwen3VLForConditionalGeneration._from_config(qwen3vl_config(size), dtype=torch.bfloat16).eval()
     params = sum(p.numel() for p in model.parameters())
+    timer = GenerateTimer(model)
     reasoner = Qwen3VLReasoner(model, processor, device=DEVICE, max_new_tokens=new_tokens, reask=False,
                                generate_options={"min_new_tokens": new_tokens})
     options = {"max_new_tokens": new_tokens, "min_new_tokens": new_tokens, "do_sample": False,
@@ -192,7 +297,7 @@ def bench_reasoner(size: str, tokenizer_dir: Path, sides: list[int], repeats: in
 
         label = {"backend": "qwen3vl", "model": f"Qwen3-VL-{size}", "parameters": params, "input": f"{side}x{side}",
                  "new_tokens": new_tokens, "offload": "none"}
-        compare(label, bare, wrapped, repeats, log, deadline)
+        compare(label, bare, wrapped, repeats, log, deadline, timer=timer)
 
         def offloaded(fn):
             def run():
@@ -205,7 +310,7 @@ def bench_reasoner(size: str, tokenizer_dir: Path, sides: list[int], repeats: in
             model.to("cpu")
             torch.cuda.empty_cache()
             compare({**label, "offload": "cpu<->gpu per call (cache offload)"}, offloaded(bare), offloaded(wrapped),
-                    1, log, deadline)
+                    2, log, deadline, timer=timer)
             model.to(DEVICE)
 
 
@@ -293,19 +398,22 @@ def write_report(out: Path, meta: dict, log: list) -> None:
     (out / "results.json").write_text(json.dumps({"meta": meta, "results": log}, indent=1) + "\n")
     lines = [f"# Big-model backends on {meta['device']} (random weights, {meta['dtype']})", "",
              f"torch {meta['torch']}, transformers {meta['transformers']}, diffusers {meta['diffusers']}; "
-             f"median of {meta['repeats']} timed calls after one warm-up (offloaded rows: one timed call). "
+             f"median of {meta['repeats']} timed calls per side after one warm-up, alternating B W W B ... "
+             "(offloaded rows: two timed calls per side; restorer offload rows: one). *own overhead*: the "
+             "wrapper's time outside `model.generate` minus the bare call's, over the bare call's total. "
              "Written by `benchmarks/bigmodels/bench.py`.", "",
              "| backend | model | input | work | offload | bare s/image | wrapper s/image | overhead | "
-             "peak GPU GiB (bare / wrapper) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "own overhead | peak GPU GiB (bare / wrapper) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in log:
         work = f"{row['new_tokens']} new tokens" if "new_tokens" in row else f"{row['steps']} steps at {row['working_size']}"
         if "skipped" in row:
             lines.append(f"| {row['backend']} | {row['model']} | {row['input']} | {work} | {row['offload']} | "
-                         f"skipped: {row['skipped']} | | | |")
+                         f"skipped: {row['skipped']} | | | | |")
             continue
         lines.append(f"| {row['backend']} | {row['model']} | {row['input']} | {work} | {row['offload']} | "
                      f"{row['bare_s']:.3f} | {row['wrapper_s']:.3f} | {row['overhead_pct']:+.2f} % | "
+                     f"{format(row['own_overhead_pct'], '+.2f') + ' %' if 'own_overhead_pct' in row else '-'} | "
                      f"{row['peak_gib_bare']:.1f} / {row['peak_gib_wrapper']:.1f} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
@@ -328,6 +436,8 @@ def main() -> None:
     global DEVICE, USE_TINY
     if args.tiny:
         DEVICE, USE_TINY = "cpu", True
+        # Tiny layers run fastest on one thread; two threads on a shared 2-core machine stall each other.
+        torch.set_num_threads(1)
     start = time.perf_counter()
     deadline = start + args.budget_s
     import diffusers
