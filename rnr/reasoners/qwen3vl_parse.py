@@ -52,8 +52,8 @@ class _Failed(str):
 
 
 class _TooDeep(_SyntaxFault):
-    """Nesting beyond :data:`MAX_NESTING` where the read started; not remembered, since the same text
-    read from a later position may be shallow enough."""
+    """Nesting beyond :data:`MAX_NESTING` where the read started. Remembered only as a least nesting
+    (see :meth:`_Reader._nested`): the same text read from a later, shallower start may fit."""
 
 
 _NUMBER_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
