@@ -514,7 +514,7 @@ def batch_of_photos() -> Graph:
     c7 = c6 + 320 + COLUMN_GAP
     photos = []
     for row, (sample, severities, seed) in enumerate([
-            ("building.jpg", {"haze": 60}, 11), ("landscape.jpg", {"rain": 50}, 12),
+            ("building.jpg", {"haze": 75}, 11), ("landscape.jpg", {"rain": 50}, 12),
             ("foliage.jpg", {"noise": 30, "blur": 25}, 13)]):
         load = g.add("RnRLoadSampleImage", (0, 390 + 270 * row), (300, 60), sample=sample)
         degrade = g.add("RnRDegrade", (c1, 390 + 270 * row), (300, 200), seed=seed, **severities)
