@@ -258,13 +258,36 @@ def compare(label: dict, bare, wrapped, repeats: int, log: list, deadline: float
     return row
 
 
+
+def qwen3vl_calls(reasoner, processor, model, options: dict, image: torch.Tensor, device) -> tuple:
+    """(bare, wrapped): the bare transformers call on the wrapper's own prompt and image (prepared outside the
+    timer) and our reasoner's ``diagnose`` on the same image; random weights never parse, which is not timed."""
+    from rnr.reasoners import qwen3vl_prompt as prompt
+    from rnr.reasoners.qwen3vl_parse import AnswerParseError
+
+    pil = [reasoner._pil(image[0])]
+    chats = [prompt.messages(system=reasoner.system)]
+
+    def bare():
+        texts = [processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
+        inputs = processor(text=texts, images=pil, return_tensors="pt", padding=True, padding_side="left").to(device)
+        with torch.inference_mode():
+            out = model.generate(**inputs, **options)
+        return processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    def wrapped():
+        try:
+            reasoner.diagnose(image)
+        except AnswerParseError:
+            pass
+
+    return bare, wrapped
+
 def bench_reasoner(size: str, tokenizer_dir: Path, sides: list[int], repeats: int, new_tokens: int, log: list,
                    deadline: float, offload_sides: list[int]) -> None:
     from transformers import Qwen3VLForConditionalGeneration
 
-    from rnr.reasoners import qwen3vl_prompt as prompt
     from rnr.reasoners.qwen3vl import Qwen3VLReasoner
-    from rnr.reasoners.qwen3vl_parse import AnswerParseError
 
     processor = qwen3vl_processor(tokenizer_dir)
     torch.manual_seed(0)
@@ -279,22 +302,7 @@ def bench_reasoner(size: str, tokenizer_dir: Path, sides: list[int], repeats: in
                "pad_token_id": processor.tokenizer.pad_token_id or processor.tokenizer.eos_token_id}
     for side in sides:
         image = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(side)).to(DEVICE)
-        pil = [reasoner._pil(image[0])]
-        chats = [prompt.messages(system=reasoner.system)]
-
-        def bare():
-            texts = [processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
-            inputs = processor(text=texts, images=pil, return_tensors="pt", padding=True, padding_side="left").to(DEVICE)
-            with torch.inference_mode():
-                out = model.generate(**inputs, **options)
-            return processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-
-        def wrapped():
-            try:
-                reasoner.diagnose(image)
-            except AnswerParseError:
-                pass
-
+        bare, wrapped = qwen3vl_calls(reasoner, processor, model, options, image, DEVICE)
         label = {"backend": "qwen3vl", "model": f"Qwen3-VL-{size}", "parameters": params, "input": f"{side}x{side}",
                  "new_tokens": new_tokens, "offload": "none"}
         compare(label, bare, wrapped, repeats, log, deadline, timer=timer)

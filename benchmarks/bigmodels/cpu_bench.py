@@ -93,9 +93,7 @@ def run(tokenizer_dir: Path, sides: list[int], repeats: int, new_tokens: int, lo
         control_sides: list[int]) -> None:
     from transformers import Qwen3VLForConditionalGeneration
 
-    from rnr.reasoners import qwen3vl_prompt as prompt
     from rnr.reasoners.qwen3vl import Qwen3VLReasoner
-    from rnr.reasoners.qwen3vl_parse import AnswerParseError
 
     processor = bench.qwen3vl_processor(tokenizer_dir)
     torch.manual_seed(0)
@@ -110,26 +108,11 @@ def run(tokenizer_dir: Path, sides: list[int], repeats: int, new_tokens: int, lo
                "pad_token_id": processor.tokenizer.pad_token_id or processor.tokenizer.eos_token_id}
     for side in sides:
         image = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(side))
-        pil = [reasoner._pil(image[0])]
-        chats = [prompt.messages(system=reasoner.system)]
-
-        def bare():
-            texts = [processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
-            inputs = processor(text=texts, images=pil, return_tensors="pt", padding=True, padding_side="left")
-            with torch.inference_mode():
-                out = model.generate(**inputs, **options)
-            return processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-
-        def wrapped():
-            try:
-                reasoner.diagnose(image)
-            except AnswerParseError:
-                pass
-
+        bare, wrapped = bench.qwen3vl_calls(reasoner, processor, model, options, image, "cpu")
         label = {"backend": "qwen3vl", "model": "Qwen3-VL-8B reduced (4 text layers x 256, 2 vision blocks x 128)",
                  "parameters": params, "input": f"{side}x{side}", "new_tokens": new_tokens, "offload": "none"}
         row = bench.compare(label, bare, wrapped, repeats, log, float("inf"), timer=timer)
-        image_tokens = int(processor(text=["<|image_pad|>"], images=pil, return_tensors="pt")
+        image_tokens = int(processor(text=["<|image_pad|>"], images=[reasoner._pil(image[0])], return_tensors="pt")
                            ["input_ids"].eq(bench.QWEN3VL_TOKENS["image_token_id"]).sum())
         row.update(image_tokens=image_tokens, answer=reasoner.last_answers[0],
                    wrapper_steps=wrapper_steps(reasoner, image, reasoner.last_answers[0]))
