@@ -34,6 +34,14 @@ COLUMN_GAP = 80
 """Between a node and the next column: room for the links to curve."""
 
 
+def columns(first: int, *widths: int) -> list[int]:
+    """x of each column: the first at ``first``, each next one a node width and COLUMN_GAP further."""
+    xs = [first]
+    for width in widths:
+        xs.append(xs[-1] + width + COLUMN_GAP)
+    return xs
+
+
 @dataclass
 class NodeSpec:
     sockets: list[tuple[str, str, bool]]
@@ -321,11 +329,7 @@ def diagnose_edit_restore() -> Graph:
            "much haze and the mood of the fog stays; the noise is still removed in full. The upper branch restores "
            "the unedited diagnosis for comparison.\n\nTry: haze_presence = off keeps all the fog; order changes "
            "what is removed first; json_override pastes a whole diagnosis.\n\n" + NOTE_SAMPLES, (0, 0), (420, 380))
-    c1 = 380
-    c2 = c1 + 300 + COLUMN_GAP
-    c3 = c2 + 300 + COLUMN_GAP
-    c4 = c3 + 320 + COLUMN_GAP
-    c5 = c4 + 340 + COLUMN_GAP
+    c1, c2, c3, c4, c5 = columns(380, 300, 300, 320, 340)
     sample = g.add("RnRLoadSampleImage", (0, 450), (300, 60), sample="landscape.jpg")
     degrade = g.add("RnRDegrade", (c1, 450), (300, 200), haze=70, noise=20, seed=2)
     reason = g.add("RnRReason", (c2, 540), (300, 60))
@@ -359,10 +363,7 @@ def severity_report() -> Graph:
     note = g.note("**Before/after severity report**\n\nRnR Severity Score with a reference scores both images on the shared "
            "0-100 scale and outputs the reduction per degradation (positive = cleaner). The report lists before, "
            "after and reduction; the FLOAT outputs can drive other nodes.\n\n" + NOTE_SAMPLES, (0, 0))
-    c1 = 380
-    c2 = c1 + 300 + COLUMN_GAP
-    c3 = c2 + 380 + COLUMN_GAP
-    c4 = c3 + 380 + COLUMN_GAP
+    c1, c2, c3, c4 = columns(380, 300, 380, 380)
     sample = g.add("RnRLoadSampleImage", (0, g.below(note)), (300, 60), sample="building.jpg")
     degrade = g.add("RnRDegrade", (c1, sample.pos[1]), (300, 200), rain=50, noise=20, seed=3)
     restore = g.add("RnRRestore", (c2, 490), (300, 150))
@@ -398,10 +399,7 @@ def big_models() -> Graph:
            (0, 0), (460, 400))
     c1 = 380
     loaders = 460 + COLUMN_GAP
-    c2 = loaders + 320 + COLUMN_GAP
-    c3 = c2 + 300 + COLUMN_GAP
-    c4 = c3 + 320 + COLUMN_GAP
-    c5 = c4 + 320 + COLUMN_GAP
+    c2, c3, c4, c5 = columns(loaders + 320 + COLUMN_GAP, 300, 320, 320)
     reasoner = g.add("RnRReasonerLoader", (loaders, 740), (320, 160), backend="qwen3vl", model=BIG_REASONER,
                      dtype="bf16")
     restorer = g.add("RnRRestorerLoader", (loaders, 240), (320, 160), backend="qwen_image_edit",
@@ -442,14 +440,7 @@ def comfy_qwen_image_edit() -> Graph:
            "Comfy-Org's Qwen-Image-Edit repackaging):\n\n"
            f"- models/diffusion_models/{QWEN_UNET}\n- models/text_encoders/{QWEN_CLIP}\n- models/vae/{QWEN_VAE}\n\n"
            "RnR Severity Score at the end measures what the edit removed.\n\n" + NOTE_SAMPLES, (0, 0), (460, 420))
-    c1 = 460 + COLUMN_GAP
-    c2 = c1 + 330 + COLUMN_GAP
-    c3 = c2 + 300 + COLUMN_GAP
-    c4 = c3 + 330 + COLUMN_GAP
-    c5 = c4 + 360 + COLUMN_GAP
-    c6 = c5 + 300 + COLUMN_GAP
-    c7 = c6 + 200 + COLUMN_GAP
-    c8 = c7 + 420 + COLUMN_GAP
+    c1, c2, c3, c4, c5, c6, c7, c8 = columns(460 + COLUMN_GAP, 330, 300, 330, 360, 300, 200, 420)
     unet = g.add("UNETLoader", (c1, 0), (330, 90), unet_name=QWEN_UNET)
     clip = g.add("CLIPLoader", (c3, 140), (330, 110), clip_name=QWEN_CLIP, type="qwen_image")
     vae = g.add("VAELoader", (c3, 700), (330, 60), vae_name=QWEN_VAE)
@@ -505,13 +496,7 @@ def batch_of_photos() -> Graph:
            "noise with blur), are batched with ComfyUI's Batch Images node (which resizes to the first image). RnR "
            "Reason writes one diagnosis per image and RnR Restore follows each image's own diagnosis. Every RnR "
            "node works on batches.\n\n" + NOTE_SAMPLES, (0, 0), (420, 320))
-    c1 = 380
-    c2 = c1 + 300 + COLUMN_GAP
-    c3 = c2 + 200 + COLUMN_GAP
-    c4 = c3 + 200 + COLUMN_GAP
-    c5 = c4 + 300 + COLUMN_GAP
-    c6 = c5 + 300 + COLUMN_GAP
-    c7 = c6 + 320 + COLUMN_GAP
+    c1, c2, c3, c4, c5, c6, c7 = columns(380, 300, 200, 200, 300, 300, 320)
     photos = []
     for row, (sample, severities, seed) in enumerate([
             ("building.jpg", {"haze": 75}, 11), ("landscape.jpg", {"rain": 50}, 12),
