@@ -120,10 +120,14 @@ class GRPOResult:
 
 
 # ---- model ------------------------------------------------------------------------------------------------
-def restorer_spec(config: GRPOConfig, device: torch.device, dtype: torch.dtype) -> ModelSpec:
+def require_model(config: GRPOConfig) -> None:
     if not config.model:
         raise TrainingError("grpo needs --model: a Qwen-Image-Edit diffusers folder or ComfyUI's "
                             "qwen_image_edit*.safetensors (with the text encoder and VAE in the same models folder)")
+
+
+def restorer_spec(config: GRPOConfig, device: torch.device, dtype: torch.dtype) -> ModelSpec:
+    require_model(config)
     options = {}
     for item in config.model_options:
         key, sep, value = item.partition("=")
@@ -306,8 +310,8 @@ def train(config: GRPOConfig, pipeline: Any = None) -> GRPOResult:
     if config.group_size < 2:
         raise TrainingError(f"group_size must be at least 2 (advantages compare samples of one input), got "
                             f"{config.group_size}")
-    if pipeline is None and not config.model:
-        restorer_spec(config, torch.device("cpu"), torch.float32)  # refuses with the message, before anything is written
+    if pipeline is None:
+        require_model(config)  # before anything is written
     run = runloop.check_run_folder(config, RESUMABLE_CHANGES)
     out, device, dtype = run.out, run.device, run.dtype
     save_config(config, out)

@@ -111,11 +111,15 @@ def learning_rate(config: SFTConfig, step: int) -> float:
 
 
 # ---- model ------------------------------------------------------------------------------------------------
-def load_base(config: SFTConfig, device: torch.device, dtype: torch.dtype):
-    """(model, processor) through the reasoner backend's loader."""
+def require_model(config: SFTConfig) -> None:
     if not config.model:
         raise TrainingError("sft needs --model: a Qwen3-VL checkpoint folder (config.json, *.safetensors, tokenizer "
                             "and processor files)")
+
+
+def load_base(config: SFTConfig, device: torch.device, dtype: torch.dtype):
+    """(model, processor) through the reasoner backend's loader."""
+    require_model(config)
     return qwen3vl.load_model(config.model, device, dtype, attn_implementation=config.attn_implementation,
                               processor_path=config.processor or None)
 
@@ -200,8 +204,8 @@ def load_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer) -> 
 # ---- the run ----------------------------------------------------------------------------------------------
 def train(config: SFTConfig, model: Any = None, processor: Any = None) -> SFTResult:
     """Run (or resume) SFT; ``model`` and ``processor`` replace loading ``config.model`` (e.g. built in memory)."""
-    if model is None and not config.model:
-        load_base(config, torch.device("cpu"), torch.float32)  # refuses with the message, before anything is written
+    if model is None:
+        require_model(config)  # before anything is written
     run = runloop.check_run_folder(config, RESUMABLE_CHANGES)
     out, device, dtype = run.out, run.device, run.dtype
     save_config(config, out)
