@@ -36,7 +36,7 @@ from rnr.diagnosis import DEGRADATIONS
 from rnr.lite.weights import load_network, read_metadata, resolve_path, save_network
 
 from .data import SynthConfig, load_crops, synthesize
-from .export import reasoner_probabilities
+from .export import flag_counts, flag_f1, reasoner_probabilities
 
 DEFAULT_DATA = Path("data/packed_calibration/crops_256.safetensors")
 GRID = tuple(round(0.05 + 0.01 * k, 2) for k in range(95))  # 0.05 .. 0.99
@@ -44,15 +44,8 @@ MAX_THRESHOLD = 0.995
 SEED_BASE = 3 * 10**9  # seeds apart from training (0..) and the export calibration (2e9..)
 
 
-def _f1(p: torch.Tensor, t: torch.Tensor, threshold: float) -> float:
-    flag = p >= threshold
-    tp, fp, fn = float((flag & t).sum()), float((flag & ~t).sum()), float((~flag & t).sum())
-    return 2 * tp / max(2 * tp + fp + fn, 1.0)
-
-
 def _scores(p: torch.Tensor, t: torch.Tensor, threshold: float) -> dict:
-    flag = p >= threshold
-    tp, fp, fn = float((flag & t).sum()), float((flag & ~t).sum()), float((~flag & t).sum())
+    tp, fp, fn = flag_counts(p, t, threshold)
     return {"precision": round(tp / max(tp + fp, 1.0), 4), "recall": round(tp / max(tp + fn, 1.0), 4),
             "f1": round(2 * tp / max(2 * tp + fp + fn, 1.0), 4)}
 
@@ -73,7 +66,7 @@ def choose_thresholds(probabilities: torch.Tensor, present: torch.Tensor, clean_
     n_types = probabilities.shape[1]
     thresholds, best = [], {}
     for i in range(n_types):
-        f1s = [_f1(probabilities[:, i], present[:, i], g) for g in GRID]
+        f1s = [flag_f1(probabilities[:, i], present[:, i], g) for g in GRID]
         k = max(range(len(GRID)), key=lambda j: (f1s[j], -j))  # first maximum
         thresholds.append(GRID[k])
         best[i] = (GRID[k], f1s[k])
@@ -97,7 +90,7 @@ def choose_thresholds(probabilities: torch.Tensor, present: torch.Tensor, clean_
             trial = list(thresholds)
             trial[i] = new
             gained = current - int(flagged(trial).sum())
-            lost = _f1(probabilities[:, i], present[:, i], thresholds[i]) - _f1(probabilities[:, i], present[:, i], new)
+            lost = flag_f1(probabilities[:, i], present[:, i], thresholds[i]) - flag_f1(probabilities[:, i], present[:, i], new)
             # A raise that unflags no crop yet (another type still flags it) is taken only when no
             # raise unflags one.
             options.append((gained <= 0, max(lost, 0.0) / max(gained, 1), i, new))
@@ -121,7 +114,7 @@ def choose_thresholds(probabilities: torch.Tensor, present: torch.Tensor, clean_
                 trial[i] = v
                 if int(flagged(trial).sum()) > limit:
                     continue
-                key = (round(_f1(probabilities[:, i], present[:, i], v), 6), -abs(v - thresholds[i]))
+                key = (round(flag_f1(probabilities[:, i], present[:, i], v), 6), -abs(v - thresholds[i]))
                 if best_key is None or key > best_key:
                     best_key, best_value = key, v
             if best_value != thresholds[i]:

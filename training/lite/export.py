@@ -33,6 +33,17 @@ def reasoner_probabilities(model: torch.nn.Module, degraded_u8: torch.Tensor, de
     return torch.sigmoid(model(global_view, views).float()[:, O_PRESENT]).cpu()
 
 
+def flag_counts(p: torch.Tensor, t: torch.Tensor, threshold) -> tuple[float, float, float]:
+    """(true positives, false positives, false negatives) of flagging ``p >= threshold`` against ``t``."""
+    flag = p >= threshold
+    return float((flag & t).sum()), float((flag & ~t).sum()), float((~flag & t).sum())
+
+
+def flag_f1(p: torch.Tensor, t: torch.Tensor, threshold) -> float:
+    tp, fp, fn = flag_counts(p, t, threshold)
+    return 2 * tp / max(2 * tp + fp + fn, 1.0)
+
+
 def calibrate_thresholds(probabilities: torch.Tensor, present: torch.Tensor,
                          clean_probabilities: torch.Tensor) -> tuple[list[float], dict]:
     """Per-degradation thresholds and the validation numbers behind them."""
@@ -40,20 +51,14 @@ def calibrate_thresholds(probabilities: torch.Tensor, present: torch.Tensor,
     grid = torch.linspace(0.05, 0.95, 91)
     for i, name in enumerate(("haze", "rain", "noise", "blur")):
         p, t = probabilities[:, i], present[:, i] > 0
-        f1s = []
-        for g in grid:
-            flag = p >= g
-            tp, fp, fn = float((flag & t).sum()), float((flag & ~t).sum()), float((~flag & t).sum())
-            f1s.append(2 * tp / max(2 * tp + fp + fn, 1.0))
+        f1s = [flag_f1(p, t, g) for g in grid]
         best = int(torch.tensor(f1s).argmax())
         clean_q = float(torch.quantile(clean_probabilities[:, i], CLEAN_QUANTILE))
         threshold = float(min(0.98, max(float(grid[best]), clean_q + 1e-3)))
-        flag = p >= threshold
-        tp, fp, fn = float((flag & t).sum()), float((flag & ~t).sum()), float((~flag & t).sum())
         thresholds.append(round(threshold, 4))
         report[name] = {"best_f1_threshold": round(float(grid[best]), 3), "best_f1": round(f1s[best], 4),
                         "clean_quantile": round(clean_q, 4), "threshold": round(threshold, 4),
-                        "f1_at_threshold": round(2 * tp / max(2 * tp + fp + fn, 1.0), 4)}
+                        "f1_at_threshold": round(flag_f1(p, t, threshold), 4)}
     any_flag = (clean_probabilities >= torch.tensor(thresholds)).any(dim=1).float().mean()
     report["clean_any_flag_rate"] = round(float(any_flag), 4)
     return thresholds, report
