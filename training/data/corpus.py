@@ -2,6 +2,7 @@
 
     python -m training.data.corpus --out data/corpus            # fetch, filter, write photos + manifest
     python -m training.data.corpus --set calibration --out data/corpus_calibration
+    python -m training.data.corpus --set wide --out data/corpus_wide   # more training photos
     python -m training.data.corpus pack --src data/corpus --out data/packed --size 256 --max-mib 48
     python -m training.data.corpus samples --src data/corpus --out rnr/assets/samples
 
@@ -17,7 +18,8 @@ author and licence of every kept photo (:mod:`training.data.licences`), and writ
 ``--set calibration`` does the same for :data:`CALIBRATION_PACKAGES`: photos that are in neither the
 training nor the held-out split of the training corpus (its split and crops stay byte-for-byte as
 they were), used only to calibrate the lite reasoner's presence thresholds
-(``python -m training.lite.calibrate``).
+(``python -m training.lite.calibrate``). ``--set wide`` does it for :data:`WIDE_PACKAGES`: more
+training photos, packed together with the training corpus (``pack --src data/corpus data/corpus_wide``).
 
 The output is deterministic: packages, candidates and photos are processed in sorted order.
 The second command is :mod:`training.data.pack`; the third re-creates the sample photos shipped
@@ -33,7 +35,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +82,29 @@ CALIBRATION_PACKAGES: tuple[PackageSpec, ...] = (
     PackageSpec("palapeli-data", ("usr/share/palapeli/collection/*",)),
 )
 
-PACKAGE_SETS: dict[str, tuple[PackageSpec, ...]] = {"train": PACKAGES, "calibration": CALIBRATION_PACKAGES}
+# More training photos, packed together with the training corpus (``python -m training.data.corpus pack
+# --src data/corpus data/corpus_wide --format jpeg``); a separate set so that the training corpus, its
+# packed crops and its held-out split stay exactly as they were (all of these photos are for training).
+# Searched as well and left out: opencv-doc's sample photos (examples/data: the Debian copyright file
+# matches them only through the Haar-cascade paragraph, so author and licence would be guessed),
+# python-matplotlib-data (grace_hopper.jpg: the copyright file states no licence for it),
+# stellarium-data and kstars-data (sky/landscape tiles with transparent skies, astronomy images),
+# tuxtype-data (astronomy), gimp-help-en, kalzium-data, marble-data, hugin-data (screenshots, processed
+# tutorial images), krita-data (textures), tuxpaint-stamps-default (cut-outs), jigzo-data and
+# gcompris-qt-data (no loose images of 400+ px: gcompris keeps its photos inside Qt .rcc resources).
+WIDE_PACKAGES: tuple[PackageSpec, ...] = (
+    PackageSpec("kphotoalbum", ("usr/share/kphotoalbum/demo/*.jpg",)),
+    PackageSpec(
+        "python3-sklearn",
+        tuple(f"usr/lib/python3/dist-packages/sklearn/datasets/images/{n}" for n in ("china.jpg", "flower.jpg")),
+    ),
+    PackageSpec("tuxpaint-data", ("usr/share/tuxpaint/templates/*",)),
+)
+
+PACKAGE_SETS: dict[str, tuple[PackageSpec, ...]] = {
+    "train": PACKAGES, "calibration": CALIBRATION_PACKAGES, "wide": WIDE_PACKAGES,
+}
+DEFAULT_OUT = {"train": "data/corpus", "calibration": "data/corpus_calibration", "wide": "data/corpus_wide"}
 
 # Hand-reviewed on a contact sheet of every candidate: images the statistics let through that
 # are not clean photographs. Key: the candidate id; value: why it is out.
@@ -117,6 +141,14 @@ EXCLUDE: dict[str, str] = {
     "ukui-wallpapers/2004default": "vector art",
     "ukui-wallpapers/rhythm": "vector art",
     "ukui-wallpapers/string": "3-D render",
+    "kphotoalbum/bar55": "dark flash shot, noisy shadows",
+    "kphotoalbum/bar55_2": "dark flash shot, noisy shadows",
+    "kphotoalbum/blackie": "shot through aquarium glass, blurred",
+    "kphotoalbum/jesper": "out-of-focus close-up",
+    "kphotoalbum/new_wave_1": "underexposed",
+    "kphotoalbum/pool_2": "underexposed",
+    "tuxpaint-data/spiders_web": "mostly defocused background",
+    "tuxpaint-data/sun_behind_leaves": "mostly defocused background",
 }
 
 # Hand-reviewed real photographs that the statistics reject (smooth studio/bokeh backgrounds).
@@ -144,7 +176,7 @@ class Candidate:
 
 
 def _sh(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
 
 
 def download_debs(names: list[str], dest: Path) -> dict[str, Path]:
@@ -292,7 +324,8 @@ def build_corpus(out: Path, debs_dir: Path | None = None, max_side: int = 2048, 
                  packages_set: str = "train") -> dict:
     """Fetch the packages, keep the photographs, write images + manifest + LICENSES.md to ``out``.
 
-    ``packages_set`` picks :data:`PACKAGES` (``"train"``) or :data:`CALIBRATION_PACKAGES` (``"calibration"``).
+    ``packages_set`` picks :data:`PACKAGES` (``"train"``), :data:`CALIBRATION_PACKAGES` (``"calibration"``)
+    or :data:`WIDE_PACKAGES` (``"wide"``).
     """
     if packages_set not in PACKAGE_SETS:
         raise ValueError(f"packages_set must be one of {sorted(PACKAGE_SETS)}, got {packages_set!r}")
@@ -377,12 +410,16 @@ def load_manifest(folder: Path) -> dict:
 def licences_markdown(manifest: dict) -> str:
     """A LICENSES.md summarising packages, licences and every kept photo of a manifest."""
     photos = manifest["photos"]
-    calibration = manifest.get("set", "train") == "calibration"
-    command = ("python -m training.data.corpus --set calibration --out data/corpus_calibration" if calibration
-               else "python -m training.data.corpus --out data/corpus")
+    photo_set = manifest.get("set", "train")
+    command = ("python -m training.data.corpus --out data/corpus" if photo_set == "train"
+               else f"python -m training.data.corpus --set {photo_set} --out {DEFAULT_OUT[photo_set]}")
+    titles = {
+        "train": "# Clean-photo corpus: sources and licences",
+        "calibration": "# Calibration photos (lite reasoner thresholds): sources and licences",
+        "wide": "# Clean-photo corpus, wide set (more training photos): sources and licences",
+    }
     lines = [
-        "# Calibration photos (lite reasoner thresholds): sources and licences" if calibration
-        else "# Clean-photo corpus: sources and licences",
+        titles[photo_set],
         "",
         f"Generated by `{command}` from Debian (bookworm) packages.",
         "The photos themselves are not in the repository; the script re-creates them. Each photo keeps",
@@ -444,14 +481,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m training.data.corpus", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default data/corpus, or data/corpus_calibration with --set calibration)")
+                        help="output folder (default data/corpus, data/corpus_calibration or data/corpus_wide by --set)")
     parser.add_argument("--set", dest="packages_set", choices=sorted(PACKAGE_SETS), default="train",
-                        help="which packages: the training corpus (default) or the threshold-calibration photos")
+                        help="which packages: the training corpus (default), the threshold-calibration photos "
+                             "or the wide set of more training photos")
     parser.add_argument("--debs", type=Path, default=None, help="use .deb files from this folder, no apt")
     parser.add_argument("--max-side", type=int, default=2048, help="long side of stored photos, pixels")
     args = parser.parse_args(argv)
     if args.out is None:
-        args.out = Path("data/corpus_calibration" if args.packages_set == "calibration" else "data/corpus")
+        args.out = Path(DEFAULT_OUT[args.packages_set])
     manifest = build_corpus(args.out, args.debs, args.max_side, packages_set=args.packages_set)
     print(f"{len(manifest['photos'])} photos written to {args.out}")
     return 0

@@ -6,8 +6,12 @@ Three sources of truth, most specific first:
   ``skimage/data/_fetchers.py``;
 - KDE's jigsaw puzzles (palapeli) carry a ``.desktop`` file beside each photo with
   ``X-KDE-PluginInfo-License`` and ``X-KDE-PluginInfo-Author``;
-- every package has a machine-readable ``/usr/share/doc/<pkg>/copyright`` (DEP-5), whose
-  ``Files:`` paragraphs are matched against the installed path (last match wins, as DEP-5 says).
+- scikit-learn documents its two sample photos in ``sklearn/datasets/images/README.txt``;
+- most packages have a machine-readable ``/usr/share/doc/<pkg>/copyright`` (DEP-5), whose
+  ``Files:`` paragraphs are matched against the installed path (last match wins, as DEP-5 says);
+- a free-form copyright file counts only when it grants the whole package under the GPL in the
+  standard words ("version 2 of the License, or (at your option) any later version"), with the
+  ``Upstream Author`` as author (KPhotoAlbum's demo photos).
 An image for which none of these gives a licence is never kept.
 """
 
@@ -81,7 +85,7 @@ def _pattern_matches(pattern: str, installed_path: str) -> bool:
 def _author_from_copyright(copyright_text: str) -> str:
     authors = []
     for line in copyright_text.splitlines():
-        line = re.sub(r"^(copyright\s*)?(\(c\)|©)?\s*", "", line.strip(), flags=re.I)
+        line = re.sub(r"^(copyright\s*)?(\(c\)|©)?\s*", "", line.strip(), flags=re.IGNORECASE)
         line = re.sub(r"^[\d\s,.\-]+", "", line)
         line = re.sub(r",\s*\d{4}$", "", line).strip(" ´'")
         if line and line.lower() != "*no copyright*":
@@ -136,13 +140,44 @@ def licence_from_skimage_docstring(fetchers_py: Path, file_name: str) -> tuple[s
         doc = " ".join((ast.get_docstring(node) or "").split())
         if re.search(r"\bCC0\b", doc):
             licence = "CC0-1.0"
-        elif re.search(r"public domain", doc, re.I):
+        elif re.search(r"public domain", doc, re.IGNORECASE):
             licence = "public-domain"
         else:
             return None
         author = re.search(r"photographer \(([^)]+)\)|captured by (\w+)|downloaded from the (NASA)\b", doc)
         return licence, (next(g for g in author.groups() if g) if author else "")
     return None
+
+
+def licence_from_sklearn_readme(readme: Path, file_name: str) -> tuple[str, str] | None:
+    """``(licence, author)`` of ``file_name`` from scikit-learn's ``datasets/images/README.txt``.
+
+    Each block is ``Image: NAME`` followed by numbered links: the Creative Commons licence URL and the
+    photo's Flickr page, whose user name is taken as the author (the README's own "Attribution"
+    line names the same user for both photos, the Flickr page does not).
+    """
+    if not readme.is_file():
+        return None
+    blocks = re.split(r"^Image:\s*", readme.read_text(encoding="utf-8", errors="replace"), flags=re.MULTILINE)
+    for block in blocks[1:]:
+        if block.split(None, 1)[0] != file_name:
+            continue
+        cc = re.search(r"creativecommons\.org/licenses/([a-z-]+)/(\d\.\d)", block)
+        if not cc:
+            return None
+        users = re.findall(r"flickr\.com/photos/([^/\s]+)/\d+", block)
+        return f"CC-{cc[1].upper()}-{cc[2]}", (f"{users[0]} (Flickr)" if users else "")
+    return None
+
+
+def licence_from_plain_gpl(copyright_text: str) -> tuple[str, str] | None:
+    """``("GPL-2+", author)`` from a free-form copyright file that grants the package under GPL 2 or later."""
+    text = " ".join(copyright_text.split())
+    if not re.search(r"GNU General Public License as published by the Free Software Foundation; "
+                     r"either version 2 of the License, or \(at your option\) any later version", text):
+        return None
+    author = re.search(r"Upstream Authors?:\s*(.+?)\s*(?:<|Copyright:)", text)
+    return "GPL-2+", (author[1] if author else "")
 
 
 def resolve_licence(root: Path, package: str, installed_path: str) -> Licence | None:
@@ -170,6 +205,16 @@ def resolve_licence(root: Path, package: str, installed_path: str) -> Licence | 
         if found:
             rel = "/" + str(fetchers.relative_to(root))
             return Licence(found[0], found[1], f"{rel} (loader docstring)", dep5_licence)
+    if "/sklearn/datasets/images/" in installed_path:
+        readme = local.parent / "README.txt"
+        found = licence_from_sklearn_readme(readme, local.name)
+        if found:
+            rel = "/" + str(readme.relative_to(root))
+            return Licence(found[0], found[1], rel, dep5_licence)
     if dep5 and dep5[0]:
         return Licence(dep5[0], dep5[1], f"/usr/share/doc/{package}/copyright", dep5_licence)
+    if text and not text.startswith("Format:"):
+        found = licence_from_plain_gpl(text)
+        if found:
+            return Licence(found[0], found[1], f"/usr/share/doc/{package}/copyright (whole package)", found[0])
     return None
