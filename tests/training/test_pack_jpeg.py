@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,11 @@ from training.data.corpus import (
     PACKAGES,
     WIDE_PACKAGES,
 )
-from training.data.licences import licence_from_plain_gpl, licence_from_sklearn_readme
+from training.data.licences import (
+    licence_from_gcompris_readme,
+    licence_from_plain_gpl,
+    licence_from_sklearn_readme,
+)
 from training.data.pack import (
     JPEG_FORMAT,
     load_packed,
@@ -25,6 +31,7 @@ from training.data.pack import (
     random_crops,
     split_groups,
 )
+from training.data.rcc import read_rcc, unpack_rcc
 
 SIZE = 32
 QUIET = {"log": lambda *_: None}
@@ -167,3 +174,60 @@ def test_wide_set_is_apart_from_training_and_calibration_packages_and_documented
     licences = (Path(__file__).resolve().parents[2] / "training/data/LICENSES_wide.md").read_text(encoding="utf-8")
     assert all(f"| {name} |" in licences for name in wide)
     assert "--set wide --out data/corpus_wide" in licences
+
+
+def _rcc(files: dict[str, bytes], compress: set[str]) -> bytes:
+    """A version-2 Qt resource holding ``files`` (paths ``dir/name``, one directory level)."""
+    names, payload, nodes = b"", b"", []
+
+    def name(text: str) -> int:
+        nonlocal names
+        offset = len(names)
+        names += struct.pack(">HI", len(text), 0) + text.encode("utf-16-be")
+        return offset
+
+    def data(path: str, blob: bytes) -> int:
+        nonlocal payload
+        offset = len(payload)
+        if path in compress:
+            blob = struct.pack(">I", len(blob)) + zlib.compress(blob)
+        payload += struct.pack(">I", len(blob)) + blob
+        return offset
+
+    folders = sorted({p.split("/")[0] for p in files})
+    nodes.append(struct.pack(">IHII", 0, 2, len(folders), 1) + b"\0" * 8)  # root
+    first_file = 1 + len(folders)
+    children = {f: sorted(p for p in files if p.startswith(f + "/")) for f in folders}
+    for folder in folders:
+        nodes.append(struct.pack(">IHII", name(folder), 2, len(children[folder]), first_file) + b"\0" * 8)
+        first_file += len(children[folder])
+    for folder in folders:
+        for path in children[folder]:
+            flags = 1 if path in compress else 0
+            nodes.append(struct.pack(">IHHHI", name(path.split("/")[1]), flags, 0, 0, data(path, files[path])) + b"\0" * 8)
+    tree = b"".join(nodes)
+    header_size = 20
+    return (b"qres" + struct.pack(">IIII", 2, header_size, header_size + len(tree), header_size + len(tree) + len(payload))
+            + tree + payload + names)
+
+
+def test_qt_resource_reader_and_gcompris_credits(tmp_path):
+    files = {"res/a.txt": b"plain", "res/b.bin": bytes(range(256)) * 4, "z/c.txt": b"zzz"}
+    blob = _rcc(files, compress={"res/b.bin"})
+    assert dict(read_rcc(blob)) == {f"/{k}": v for k, v in files.items()}
+    (tmp_path / "x.rcc").write_bytes(blob)
+    written = unpack_rcc(tmp_path / "x.rcc", tmp_path / "x.rcc.d")
+    assert (tmp_path / "x.rcc.d/res/b.bin").read_bytes() == files["res/b.bin"] and len(written) == 3
+    with pytest.raises(ValueError, match="magic"):
+        list(read_rcc(b"nope" + blob[4:]))
+
+    readme = tmp_path / "README"
+    readme.write_text(
+        "Copyright: Someone, 2018\nLicense: CC-BY-SA 4.0\nFiles:\nkey.svg\nwonders/map.svg\n\n"
+        "Copyright: © 2014 Jee & Rani\nSource: https://commons.wikimedia.org/wiki/File:X.jpg\n"
+        "License: Public domain\nComments: cropping\nFiles: wonders/x.webp\n"
+    )
+    assert licence_from_gcompris_readme(readme, "wonders/x.webp") == (
+        "public-domain", "Jee & Rani", "https://commons.wikimedia.org/wiki/File:X.jpg")
+    assert licence_from_gcompris_readme(readme, "wonders/map.svg")[:2] == ("CC-BY-SA-4.0", "Someone, 2018")
+    assert licence_from_gcompris_readme(readme, "wonders/y.webp") is None

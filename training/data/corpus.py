@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image
 
 from training.data.licences import resolve_licence
+from training.data.rcc import unpack_rcc
 
 Image.MAX_IMAGE_PIXELS = None
 
@@ -51,10 +52,17 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 @dataclass(frozen=True)
 class PackageSpec:
-    """A Debian package to search and the glob patterns (under its root) of its images."""
+    """A Debian package to search and the glob patterns (under its root) of its images.
+
+    ``rcc``: Qt resource files (under the root) to unpack first, each into ``<file>.d/`` (so a
+    pattern can reach ``usr/share/x.rcc.d/<resource path>``); ``min_short``: smallest short side,
+    pixels, of a kept image.
+    """
 
     name: str
     patterns: tuple[str, ...]
+    rcc: tuple[str, ...] = ()
+    min_short: int = 0
 
 
 PACKAGES: tuple[PackageSpec, ...] = (
@@ -90,9 +98,18 @@ CALIBRATION_PACKAGES: tuple[PackageSpec, ...] = (
 # python-matplotlib-data (grace_hopper.jpg: the copyright file states no licence for it),
 # stellarium-data and kstars-data (sky/landscape tiles with transparent skies, astronomy images),
 # tuxtype-data (astronomy), gimp-help-en, kalzium-data, marble-data, hugin-data (screenshots, processed
-# tutorial images), krita-data (textures), tuxpaint-stamps-default (cut-outs), jigzo-data and
-# gcompris-qt-data (no loose images of 400+ px: gcompris keeps its photos inside Qt .rcc resources).
+# tutorial images), krita-data (textures), tuxpaint-stamps-default (cut-outs),
+# jigzo-data (no photos of 400+ px).
+_GCOMPRIS_PHOTOS = ("erase", "explore_farm_animals", "explore_monuments", "explore_world_animals")
 WIDE_PACKAGES: tuple[PackageSpec, ...] = (
+    # GCompris keeps its photos (Wikimedia Commons, credited per file in a README) inside Qt resources.
+    PackageSpec(
+        "gcompris-qt-data",
+        tuple(f"usr/share/gcompris-qt/rcc/{a}.rcc.d/gcompris/src/activities/{a}/resource/**/*.webp"
+              for a in _GCOMPRIS_PHOTOS),
+        rcc=tuple(f"usr/share/gcompris-qt/rcc/{a}.rcc" for a in _GCOMPRIS_PHOTOS),
+        min_short=400,
+    ),
     PackageSpec("kphotoalbum", ("usr/share/kphotoalbum/demo/*.jpg",)),
     PackageSpec(
         "python3-sklearn",
@@ -141,6 +158,8 @@ EXCLUDE: dict[str, str] = {
     "ukui-wallpapers/2004default": "vector art",
     "ukui-wallpapers/rhythm": "vector art",
     "ukui-wallpapers/string": "3-D render",
+    "gcompris-qt-data/erase-bee": "mostly defocused background",
+    "gcompris-qt-data/explore_monuments-castleClinton": "black-and-white photograph",
     "kphotoalbum/bar55": "dark flash shot, noisy shadows",
     "kphotoalbum/bar55_2": "dark flash shot, noisy shadows",
     "kphotoalbum/blackie": "shot through aquarium glass, blurred",
@@ -228,7 +247,9 @@ def list_candidates(spec: PackageSpec, version: str, root: Path) -> list[Candida
         for path in sorted(root.glob(pattern)):
             if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            if "/wallpapers/" in str(path):  # KDE: wallpapers/<Name>/contents/images[_dark]/WxH.ext
+            if ".rcc.d/" in str(path):  # one Qt resource per activity: names repeat across activities
+                key = group = f"{str(path).split('.rcc.d/')[0].rsplit('/', 1)[-1]}-{path.stem}"
+            elif "/wallpapers/" in str(path):  # KDE: wallpapers/<Name>/contents/images[_dark]/WxH.ext
                 group, variant = path.parents[2].name, path.parent.name
                 key = group if variant == "images" else f"{group}-dark"
             else:
@@ -241,7 +262,7 @@ def list_candidates(spec: PackageSpec, version: str, root: Path) -> list[Candida
             id=f"{spec.name}/{key}",
             package=spec.name,
             version=version,
-            original_path="/" + str(path.relative_to(root)),
+            original_path="/" + str(path.relative_to(root)).replace(".rcc.d/", ".rcc:/"),
             local_path=path,
             group=f"{spec.name}/{key.removesuffix('-dark')}",
         )
@@ -341,6 +362,8 @@ def build_corpus(out: Path, debs_dir: Path | None = None, max_side: int = 2048, 
         for spec in sorted(specs, key=lambda s: s.name):
             root = tmp / "root" / spec.name
             extract_deb(debs[spec.name], root)
+            for rcc_file in spec.rcc:
+                unpack_rcc(root / rcc_file, root / f"{rcc_file}.d")
             version = deb_version(debs[spec.name])
             candidates = list_candidates(spec, version, root)
             kept = 0
@@ -349,6 +372,8 @@ def build_corpus(out: Path, debs_dir: Path | None = None, max_side: int = 2048, 
                     image.load()
                     stats = photo_statistics(image)
                     reason = EXCLUDE.get(cand.id)
+                    if reason is None and min(image.size) < spec.min_short:
+                        reason = f"short side {min(image.size)} px < {spec.min_short}"
                     if reason is None and not looks_like_photo(stats) and cand.id not in INCLUDE:
                         reason = "statistics: not a photograph"
                     lic = resolve_licence(root, spec.name, cand.original_path) if reason is None else None

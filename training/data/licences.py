@@ -6,6 +6,8 @@ Three sources of truth, most specific first:
   ``skimage/data/_fetchers.py``;
 - KDE's jigsaw puzzles (palapeli) carry a ``.desktop`` file beside each photo with
   ``X-KDE-PluginInfo-License`` and ``X-KDE-PluginInfo-Author``;
+- GCompris credits each photo of an activity in a ``README`` beside it inside its Qt resource
+  (blocks of ``Copyright:``, ``License:``, ``Source:`` and ``Files:``);
 - scikit-learn documents its two sample photos in ``sklearn/datasets/images/README.txt``;
 - most packages have a machine-readable ``/usr/share/doc/<pkg>/copyright`` (DEP-5), whose
   ``Files:`` paragraphs are matched against the installed path (last match wins, as DEP-5 says);
@@ -43,6 +45,9 @@ _SPDX = {
     "FDL": "GFDL",
     "GNU-FDL": "GFDL",
     "Public Domain": "public-domain",
+    "Public domain": "public-domain",
+    "CC-BY-SA 3.0": "CC-BY-SA-3.0",
+    "GPLv3": "GPL-3",
 }
 
 
@@ -170,6 +175,28 @@ def licence_from_sklearn_readme(readme: Path, file_name: str) -> tuple[str, str]
     return None
 
 
+def licence_from_gcompris_readme(readme: Path, relative_name: str) -> tuple[str, str, str] | None:
+    """``(licence, author, source URL)`` of ``relative_name`` (relative to the README's folder) from a
+    GCompris resource README: blank-line separated blocks whose ``Files:`` list names the file."""
+    if not readme.is_file():
+        return None
+    for block in re.split(r"\n\s*\n", readme.read_text(encoding="utf-8", errors="replace")):
+        fields, files, in_files = {}, [], False
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip() in ("Copyright", "License", "Source", "Comments", "Files") and not line[0].isspace():
+                in_files = key.strip() == "Files"
+                fields[key.strip()] = value.strip()
+                if in_files and value.strip():
+                    files.append(value.strip())
+            elif in_files and line.strip():
+                files.append(line.strip())
+        if relative_name in files and fields.get("License"):
+            author = re.sub(r"^©\s*(\d{4}\s*)?", "", fields.get("Copyright", "")).strip()
+            return _normalise(fields["License"]), author, fields.get("Source", "")
+    return None
+
+
 def licence_from_plain_gpl(copyright_text: str) -> tuple[str, str] | None:
     """``("GPL-2+", author)`` from a free-form copyright file that grants the package under GPL 2 or later."""
     text = " ".join(copyright_text.split())
@@ -186,7 +213,18 @@ def resolve_licence(root: Path, package: str, installed_path: str) -> Licence | 
     text = copyright_file.read_text(encoding="utf-8", errors="replace") if copyright_file.is_file() else ""
     dep5 = licence_from_dep5(text, installed_path) if text.startswith("Format:") else None
     dep5_licence = dep5[0] if dep5 else ""
-    local = root / installed_path.lstrip("/")
+    local = root / installed_path.lstrip("/").replace(".rcc:/", ".rcc.d/")
+    if ".rcc:/" in installed_path:
+        # Only the README inside the resource counts: the package's copyright file lists older file names.
+        rcc_file = installed_path.split(".rcc:/")[0] + ".rcc"
+        for folder in local.parents:
+            found = licence_from_gcompris_readme(folder / "README", str(local.relative_to(folder)))
+            if found:
+                readme = (folder / "README").relative_to(root / (rcc_file.lstrip("/") + ".d"))
+                return Licence(found[0], found[1], f"{rcc_file}:/{readme} (original: {found[2]})", dep5_licence)
+            if folder.name == "resource" or folder.name.endswith(".rcc.d"):
+                break
+        return None
     if "/wallpapers/" in installed_path and "/contents/" in installed_path:
         metadata = local.parents[2] / "metadata.json"
         found = licence_from_plasma_metadata(metadata)
