@@ -22,34 +22,25 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
 
 from rnr.degrade import FORMATION_ORDER, degrade
 from rnr.diagnosis import BLUR_KINDS, DEGRADATIONS, Blur, Diagnosis, Haze, Noise, Rain
 from rnr.lite import condition as cond
 from rnr.lite.condition import CONDITION_DIM, encode_condition, reasoner_targets
+from training.data.pack import load_packed_crops
 
 from .augment import colour_jitter, down_up, flip_rotate, jpeg_like
 
 DEFAULT_DATA = Path("data/packed/crops_256.safetensors")
+# The training set of the shipped weights: the 37 photos of data/corpus plus the 132 of data/corpus_wide,
+# JPEG-packed (same held-out photos as DEFAULT_DATA, whose raw held-out crops the evaluation uses).
+WIDE_DATA = Path("data/packed_wide/crops_256_jpeg.safetensors")
 
 
 def load_crops(path: str | Path, split: str) -> torch.Tensor:
-    """Packed clean crops uint8 [N,3,S,S] of ``split`` (``"train"``, ``"heldout"`` or ``"all"``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"packed crops not found at {str(path)!r}; build them with "
-                                "`python -m training.data.corpus pack` (see training/data)")
-    with safe_open(str(path), framework="pt") as handle:
-        images = handle.get_tensor("images")
-        heldout = handle.get_tensor("heldout").bool() if "heldout" in handle.keys() else torch.zeros(len(images), dtype=torch.bool)
-    if split == "train":
-        images = images[~heldout]
-    elif split == "heldout":
-        images = images[heldout]
-    elif split != "all":
-        raise ValueError(f"split must be 'train', 'heldout' or 'all', got {split!r}")
-    return images.permute(0, 3, 1, 2).contiguous()
+    """Packed clean crops uint8 [N,3,S,S] of ``split`` (``"train"``, ``"heldout"`` or ``"all"``), from a raw
+    or a JPEG pack (:func:`training.data.pack.load_packed_crops`)."""
+    return load_packed_crops(path, split)
 
 
 @dataclass
@@ -58,7 +49,7 @@ class SynthConfig:
 
     batch: int = 32
     crop: int = 256
-    p_clean: float = 0.12
+    p_clean: float = 0.18
     mix_weights: tuple[float, ...] = (0.45, 0.3, 0.18, 0.07)
     severity_range: tuple[int, int] = (10, 100)
     p_rescale: float = 0.3
@@ -68,7 +59,7 @@ class SynthConfig:
     p_down_up: float = 0.12
     p_keep: float = 0.15
     p_partial: float = 0.12
-    p_spurious: float = 0.05
+    p_spurious: float = 0.12
     severity_jitter: float = 4.0
     types: tuple[str, ...] = field(default=DEGRADATIONS)
 

@@ -30,7 +30,7 @@ from rnr.lite.nets import LiteReasonerNet, LiteRestorerNet, ReasonerConfig, Rest
 
 from .augment import down_up
 from .checkpoint import EMA, load_checkpoint, save_checkpoint
-from .data import DEFAULT_DATA, SynthConfig, load_crops, loader, synthesize
+from .data import WIDE_DATA, SynthConfig, load_crops, loader, synthesize
 
 
 @dataclass
@@ -39,7 +39,7 @@ class TrainConfig:
     minutes: float = 8.0
     out: str = "out/lite"
     resume: str = ""
-    data: str = str(DEFAULT_DATA)
+    data: str = str(WIDE_DATA)
     batch: int = 32
     crop: int = 256
     workers: int = 12
