@@ -284,7 +284,7 @@ def qwen3vl_calls(reasoner, processor, model, options: dict, image: torch.Tensor
     return bare, wrapped
 
 def bench_reasoner(size: str, tokenizer_dir: Path, sides: list[int], repeats: int, new_tokens: int, log: list,
-                   deadline: float, offload_sides: list[int]) -> None:
+                   deadline: float, offload_sides: list[int], offload_repeats: int = 2) -> None:
     from transformers import Qwen3VLForConditionalGeneration
 
     from rnr.reasoners.qwen3vl import Qwen3VLReasoner
@@ -318,7 +318,7 @@ def bench_reasoner(size: str, tokenizer_dir: Path, sides: list[int], repeats: in
             model.to("cpu")
             torch.cuda.empty_cache()
             compare({**label, "offload": "cpu<->gpu per call (cache offload)"}, offloaded(bare), offloaded(wrapped),
-                    2, log, deadline, timer=timer)
+                    offload_repeats, log, deadline, timer=timer)
             model.to(DEVICE)
 
 
@@ -407,7 +407,7 @@ def write_report(out: Path, meta: dict, log: list) -> None:
     lines = [f"# Big-model backends on {meta['device']} (random weights, {meta['dtype']})", "",
              f"torch {meta['torch']}, transformers {meta['transformers']}, diffusers {meta['diffusers']}; "
              f"median of {meta['repeats']} timed calls per side after one warm-up, alternating B W W B ... "
-             "(offloaded rows: two timed calls per side; restorer offload rows: one). *own overhead*: the "
+             f"(reasoner offload rows: {meta.get('offload_repeats', 2)} timed calls per side; restorer offload rows: one). *own overhead*: the "
              "wrapper's time outside `model.generate` minus the bare call's, over the bare call's total. "
              "Written by `benchmarks/bigmodels/bench.py`.", "",
              "| backend | model | input | work | offload | bare s/image | wrapper s/image | overhead | "
@@ -433,6 +433,8 @@ def main() -> None:
     parser.add_argument("--sides", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--offload-sides", type=int, nargs="*", default=[512, 1024],
                         help="input sides also measured with offload")
+    parser.add_argument("--offload-repeats", type=int, default=2,
+                        help="timed calls per side for the reasoner's offloaded rows (each moves the weights twice)")
     parser.add_argument("--reasoners", nargs="*", default=["8B", "2B"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=32)
@@ -456,7 +458,7 @@ def main() -> None:
     meta = {"device": torch.cuda.get_device_name(0) if DEVICE != "cpu" else "cpu (--tiny check)",
             "torch": torch.__version__, "transformers": transformers.__version__,
             "diffusers": diffusers.__version__, "python": platform.python_version(), "dtype": "bfloat16",
-            "repeats": args.repeats, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "repeats": args.repeats, "offload_repeats": args.offload_repeats, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     print(json.dumps(meta), flush=True)
     log: list = []
     tokenizer = Path(args.tokenizer)
@@ -467,7 +469,8 @@ def main() -> None:
     stages += [("reasoner", size) for size in args.reasoners[1:]]
     for kind, size in stages:
         if kind == "reasoner":
-            bench_reasoner(size, tokenizer, args.sides, args.repeats, args.new_tokens, log, deadline, args.offload_sides)
+            bench_reasoner(size, tokenizer, args.sides, args.repeats, args.new_tokens, log, deadline, args.offload_sides,
+                           args.offload_repeats)
         else:
             bench_restorer(tokenizer, args.sides, args.repeats, args.steps, log, deadline, args.offload_sides)
         gc.collect()  # the stage's models went out of scope; give their GPU memory back before the next
