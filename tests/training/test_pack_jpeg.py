@@ -231,3 +231,19 @@ def test_qt_resource_reader_and_gcompris_credits(tmp_path):
         "public-domain", "Jee & Rani", "https://commons.wikimedia.org/wiki/File:X.jpg")
     assert licence_from_gcompris_readme(readme, "wonders/map.svg")[:2] == ("CC-BY-SA-4.0", "Someone, 2018")
     assert licence_from_gcompris_readme(readme, "wonders/y.webp") is None
+
+
+def test_lite_training_batches_come_from_a_jpeg_pack(corpora, tmp_path):
+    """The lite models train on the JPEG pack: training.lite.data reads it as it reads a raw pack."""
+    from training.lite.data import SynthConfig, SynthStream, load_crops, synthesize
+
+    _pack_jpeg(list(corpora), tmp_path / "j")
+    path = tmp_path / "j" / f"crops_{SIZE}_jpeg.safetensors"
+    pool = load_crops(path, "train")
+    assert pool.dtype == torch.uint8 and pool.shape[1:] == (3, SIZE, SIZE)
+    assert torch.equal(pool, load_packed_crops(path, "train"))
+    config = SynthConfig(batch=3, crop=SIZE - 8)
+    batch = synthesize(pool, 1, config)
+    assert batch["degraded"].shape == (3, 3, SIZE - 8, SIZE - 8) and batch["target"].dtype == torch.uint8
+    streamed = next(iter(SynthStream(path, config, base_seed=1)))
+    assert torch.equal(streamed["degraded"], batch["degraded"])
