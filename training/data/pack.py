@@ -289,22 +289,33 @@ def _write_licences(sources: list[Path], out: Path) -> None:
         (out / "LICENSES.md").write_text(text + "\n", encoding="utf-8")
 
 
+def _split_mask(tensors: dict[str, np.ndarray], split: str) -> np.ndarray | None:
+    """Which crops belong to ``split`` (``None``: all of them)."""
+    if split not in ("all", "train", "heldout"):
+        raise ValueError(f"split must be 'all', 'train' or 'heldout', got {split!r}")
+    return None if split == "all" else tensors["heldout"] == (1 if split == "heldout" else 0)
+
+
+def _jpeg_parts(tensors: dict[str, np.ndarray], keep: np.ndarray | None) -> list[np.ndarray]:
+    """The JPEG bytes of each kept crop of a JPEG-format file."""
+    offsets, data = tensors["jpeg_offsets"], tensors["jpeg"]
+    indices = range(len(offsets) - 1) if keep is None else np.flatnonzero(keep)
+    return [data[offsets[i]:offsets[i + 1]] for i in indices]
+
+
 def load_packed(path: Path, split: str = "all") -> dict[str, np.ndarray]:
     """The tensors of a packed file, optionally only ``split`` = ``"train"`` or ``"heldout"``.
 
     For the JPEG format the selected crops' bytes are gathered into a new ``jpeg`` buffer with
     matching ``jpeg_offsets``; decode them with :func:`load_packed_crops`.
     """
-    if split not in ("all", "train", "heldout"):
-        raise ValueError(f"split must be 'all', 'train' or 'heldout', got {split!r}")
     tensors = load_file(str(path))
-    if split == "all":
+    keep = _split_mask(tensors, split)
+    if keep is None:
         return tensors
-    keep = tensors["heldout"] == (1 if split == "heldout" else 0)
     selected = {name: value[keep] for name, value in tensors.items() if name not in ("jpeg", "jpeg_offsets")}
     if "jpeg" in tensors:
-        offsets, data = tensors["jpeg_offsets"], tensors["jpeg"]
-        parts = [data[offsets[i]:offsets[i + 1]] for i in np.flatnonzero(keep)]
+        parts = _jpeg_parts(tensors, keep)
         selected["jpeg"] = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
         selected["jpeg_offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
     return selected
@@ -314,20 +325,19 @@ def load_packed_crops(path: str | Path, split: str = "train", workers: int = 4) 
     """Clean crops of a packed file as uint8 ``[N, 3, size, size]`` (RGB), raw or JPEG format.
 
     ``split`` is ``"train"``, ``"heldout"`` or ``"all"``. JPEG crops are decoded with Pillow on
-    ``workers`` threads (Pillow releases the GIL while decoding).
+    ``workers`` threads (Pillow releases the GIL while decoding), straight from the file's buffer.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"packed crops not found at {str(path)!r}; build them with "
                                 "`python -m training.data.corpus pack` (see training/data)")
-    tensors = load_packed(path, split)
+    tensors = load_file(str(path))
+    keep = _split_mask(tensors, split)
     if "images" in tensors:
-        images = tensors["images"]
+        images = tensors["images"] if keep is None else tensors["images"][keep]
     elif "jpeg" in tensors:
-        data, offsets = tensors["jpeg"], tensors["jpeg_offsets"]
-        parts = [data[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            decoded = list(pool.map(decode_jpeg, parts))
+            decoded = list(pool.map(decode_jpeg, _jpeg_parts(tensors, keep)))
         images = np.stack(decoded) if decoded else np.zeros((0, 0, 0, 3), dtype=np.uint8)
     else:
         raise ValueError(f"{path} holds neither 'images' nor 'jpeg' tensors (keys {sorted(tensors)}); "
