@@ -63,6 +63,16 @@ def test_colour_jitter_stays_in_range_and_changes_colours(packed):
     assert float((jittered - clean).abs().mean()) > 0.01
 
 
+def test_colour_jitter_never_veils_an_image_like_haze():
+    # Haze lifts the blacks towards the airlight; a jittered clean image keeps its blacks near black.
+    image = torch.zeros(64, 3, 16, 16)
+    image[:, :, :8] = 1.0  # half black, half white: the mean is 0.5
+    jittered = colour_jitter(image, torch.Generator().manual_seed(1))
+    black = jittered[:, :, 8:].amax(dim=(1, 2, 3))
+    assert float(black.max()) <= 0.05, "a clean image's blacks were lifted like haze"
+    assert float((jittered[:, :, :8].mean(dim=(1, 2, 3)) - black).min()) > 0.6
+
+
 def test_splits_follow_the_heldout_flags(packed):
     assert len(load_crops(packed, "train")) == 5 and len(load_crops(packed, "heldout")) == 1
     with pytest.raises(FileNotFoundError, match="packed crops"):

@@ -87,7 +87,12 @@ def flip_rotate(images: torch.Tensor, generator: torch.Generator) -> torch.Tenso
 
 
 def colour_jitter(images: torch.Tensor, generator: torch.Generator, strength: float = 1.0) -> torch.Tensor:
-    """Per image: exposure gain, gamma, contrast about the mean, saturation and white-balance gains."""
+    """Per image: exposure gain, gamma, contrast about the mean, saturation and white-balance gains.
+
+    Contrast is only ever raised (x1.0..1.2) or lowered a little (down to x0.92): lowering it about the
+    mean lifts the blacks and flattens the image the way haze does (x0.75 looks like haze of severity
+    ~28 with the image mean as airlight), and a clean image must not look hazy under a "no haze" label.
+    """
     b = images.shape[0]
 
     def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
@@ -98,7 +103,7 @@ def colour_jitter(images: torch.Tensor, generator: torch.Generator, strength: fl
     x = images.clamp(0.0, 1.0) ** uniform(0.75, 1.35)[:, None, None, None]
     x = x * uniform(0.75, 1.2)[:, None, None, None]
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = mean + (x - mean) * uniform(0.75, 1.2)[:, None, None, None]
+    x = mean + (x - mean) * uniform(0.92, 1.2)[:, None, None, None]
     grey = x.mean(dim=1, keepdim=True)
     x = grey + (x - grey) * uniform(0.6, 1.3)[:, None, None, None]
     x = x * uniform(0.92, 1.08, 3)[:, :, None, None]

@@ -60,7 +60,9 @@ class SynthConfig:
     p_keep: float = 0.15
     p_partial: float = 0.12
     p_spurious: float = 0.12
-    severity_jitter: float = 4.0
+    # Std (severity points) of the noise put on the restorer's condition: near the lite reasoner's own errors
+    # (MAE 6-16 per type), so the restorer does not trust a severity more than it may.
+    severity_jitter: float = 8.0
     types: tuple[str, ...] = field(default=DEGRADATIONS)
 
 
