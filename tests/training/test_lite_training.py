@@ -182,3 +182,20 @@ def test_two_steps_train_export_and_grpo_end_to_end(packed, tmp_path):
                        "--grpo-group", "2", "--out", str(grpo), *common]) == 0
     events = [json.loads(line).get("event") for line in (grpo / "log_grpo.jsonl").read_text().splitlines()]
     assert "grpo_done" in events and (grpo / "lite_restorer.safetensors").is_file()
+
+
+def test_spurious_flags_follow_their_odds():
+    from training.lite.data import _spurious
+
+    generator = torch.Generator().manual_seed(0)
+    counts = torch.zeros(4)
+    for _ in range(400):
+        flagged = _spurious(torch.zeros(CONDITION_DIM), generator, (3.0, 1.0, 1.0, 0.0))[C_PRESENT]
+        assert float(flagged.sum()) == 1.0
+        counts += flagged
+    assert counts[3] == 0 and counts[0] > 1.8 * counts[1:3].max()
+    # Only absent degradations with non-zero odds can be flagged spuriously.
+    present = torch.zeros(CONDITION_DIM)
+    present[C_PRESENT.start] = 1.0
+    assert torch.equal(_spurious(present, generator, (1.0, 0.0, 0.0, 0.0)), present)
+    assert float(_spurious(present, generator, (1.0, 0.0, 1.0, 0.0))[C_PRESENT.start + 2]) == 1.0

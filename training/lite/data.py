@@ -59,7 +59,11 @@ class SynthConfig:
     p_down_up: float = 0.12
     p_keep: float = 0.15
     p_partial: float = 0.12
-    p_spurious: float = 0.12
+    p_spurious: float = 0.2
+    # Relative odds of each type (haze, rain, noise, blur) being the spurious flag: a false haze flag is by
+    # far the costliest reasoner error (dehazing a clear photo darkens it by 3-19 dB on the calibration
+    # photos, a false blur or noise flag costs little), so the restorer sees it most often.
+    spurious_weights: tuple[float, ...] = (3.0, 1.0, 1.0, 1.0)
     # Std (severity points) of the noise put on the restorer's condition: near the lite reasoner's own errors
     # (MAE 6-16 per type), so the restorer does not trust a severity more than it may.
     severity_jitter: float = 8.0
@@ -150,7 +154,7 @@ def synthesize(pool: torch.Tensor, seed: int, config: SynthConfig) -> dict:
         vector = torch.tensor(encode_condition(diagnosis))
         vector = _perturb(vector, generator, config)
         if float(torch.rand((), generator=generator)) < config.p_spurious:
-            vector = _spurious(vector, generator)
+            vector = _spurious(vector, generator, config.spurious_weights)
         condition[i] = vector
 
     targets = reasoner_targets(truth)
@@ -185,13 +189,18 @@ def _perturb(v: torch.Tensor, generator: torch.Generator, config: SynthConfig) -
     return v
 
 
-def _spurious(v: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Flag one absent degradation at a random low-to-moderate severity (a reasoner false positive)."""
+def _spurious(v: torch.Tensor, generator: torch.Generator,
+              weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)) -> torch.Tensor:
+    """Flag one absent degradation (drawn with the odds ``weights``) at a random low-to-moderate severity
+    (a reasoner false positive)."""
     absent = [i for i in range(4) if v[cond.C_PRESENT.start + i] == 0]
     if not absent:
         return v
     v = v.clone()
-    i = absent[int(torch.randint(0, len(absent), (1,), generator=generator))]
+    odds = torch.tensor([float(weights[i]) for i in absent], dtype=torch.float64)
+    if float(odds.sum()) <= 0.0:
+        return v
+    i = absent[int(torch.multinomial(odds, 1, generator=generator))]
     v[cond.C_PRESENT.start + i] = 1.0
     v[cond.C_SEVERITY.start + i] = float(torch.empty(()).uniform_(0.05, 0.5, generator=generator))
     if i == 0:
