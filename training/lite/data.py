@@ -59,11 +59,12 @@ class SynthConfig:
     p_down_up: float = 0.12
     p_keep: float = 0.15
     p_partial: float = 0.12
-    p_spurious: float = 0.2
-    # Relative odds of each type (haze, rain, noise, blur) being the spurious flag: a false haze flag is by
+    p_spurious: float = 0.12
+    # Relative odds of each type (haze, rain, noise, blur) being the spurious flag. A false haze flag is by
     # far the costliest reasoner error (dehazing a clear photo darkens it by 3-19 dB on the calibration
-    # photos, a false blur or noise flag costs little), so the restorer sees it most often.
-    spurious_weights: tuple[float, ...] = (3.0, 1.0, 1.0, 1.0)
+    # photos); run 9 tried p_spurious 0.2 with odds (3, 1, 1, 1): +0.09 dB guided by the lite reasoner,
+    # -0.09 dB guided by the truth on the held-out set, not shipped (benchmarks/lite/README.md).
+    spurious_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     # Std (severity points) of the noise put on the restorer's condition: near the lite reasoner's own errors
     # (MAE 6-16 per type), so the restorer does not trust a severity more than it may.
     severity_jitter: float = 8.0
