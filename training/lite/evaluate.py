@@ -5,7 +5,10 @@
 The held-out set is the packed crops of held-out photos (never seen in training), degraded by
 ``rnr.degrade`` with seeded severities 10..100: each degradation type alone, mixtures of 2-3 types,
 and clean crops. Restorers run guided by their own reasoner (``lite`` by lite, ``classic`` by classic)
-and by the ground truth; reasoners are scored by flag F1, severity MAE and clean-photo flag rate.
+and by the ground truth; reasoners are scored by flag F1, severity MAE and clean-crop flag rate.
+
+``--clean-photos`` adds the lite reasoner's verdict on whole clean photos (files or folders), as a
+user meets it: a photo counts as flagged when any degradation is reported on it.
 """
 
 from __future__ import annotations
@@ -114,6 +117,26 @@ def run(items: list[dict], device: str = "cpu", lite_path: str = "", restorer_pa
             "ssim": tables["ssim"], "reasoners": accuracy, "timings_s": timings}
 
 
+def clean_photo_flags(paths: list[str], device: str = "cpu", lite_path: str = "") -> dict:
+    """The lite reasoner on whole clean photos: per photo the flags it reports, and the share flagged."""
+    from rnr.images import list_image_files, load_image
+
+    files: list[str] = []
+    for path in paths:
+        files.extend(list_image_files(path) if Path(path).is_dir() else [str(path)])
+    files = list(dict.fromkeys(str(Path(f)) for f in files))  # a photo named twice counts once
+    if not files:
+        raise FileNotFoundError(f"no images found in {', '.join(map(str, paths))}; pass photo files or folders")
+    reasoner = cache.get(ModelSpec.make("reasoner", "lite", path=lite_path, device=device))
+    per_photo = {}
+    for file in files:
+        diagnosis = reasoner.diagnose(load_image(file).tensor.to(device))[0]
+        per_photo[file] = {name: diagnosis.record(name).severity for name in DEGRADATIONS
+                           if diagnosis.record(name).present}
+    flagged = sum(1 for flags in per_photo.values() if flags)
+    return {"photos": len(files), "flagged": flagged, "flagged_rate": flagged / len(files), "per_photo": per_photo}
+
+
 def markdown(report: dict) -> str:
     """The report as markdown tables."""
     lines = []
@@ -136,6 +159,14 @@ def markdown(report: dict) -> str:
             lines.append(f"| {t} | {a['precision']:.3f} | {a['recall']:.3f} | {a['f1']:.3f} | {a['severity_mae']:.2f} |")
         extra = {k: v for k, v in acc.items() if k not in DEGRADATIONS}
         lines.append(f"\n{json.dumps(extra)}")
+    photos = report.get("clean_photos")
+    if photos:
+        lines.append(f"\nLite reasoner on whole clean photos: {photos['flagged']} of {photos['photos']} flagged\n")
+        lines.append("| photo | flags (severity) |")
+        lines.append("|---|---|")
+        for file, flags in photos["per_photo"].items():
+            text = ", ".join(f"{name} {severity}" for name, severity in flags.items()) or "none"
+            lines.append(f"| {Path(file).name} | {text} |")
     return "\n".join(lines)
 
 
@@ -148,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lite", default="", help="folder or file of lite weights (default: the shipped ones)")
     parser.add_argument("--extra-restorer", action="append", default=[], metavar="LABEL=PATH",
                         help="another lite restorer weight file to compare (e.g. grpo=out/lite3)")
+    parser.add_argument("--clean-photos", nargs="+", default=[], metavar="PATH",
+                        help="whole clean photos (files or folders) to count the lite reasoner's flags on")
     parser.add_argument("--json", default="", help="write the report here")
     parser.add_argument("--markdown", default="", help="write the tables here")
     args = parser.parse_args(argv)
@@ -155,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     items = heldout_set(args.data, args.per_group, args.seed)
     extra = dict(item.split("=", 1) for item in args.extra_restorer)
     report = run(items, args.device, args.lite, extra)
+    if args.clean_photos:
+        report["clean_photos"] = clean_photo_flags(args.clean_photos, args.device, args.lite)
     report["settings"] = vars(args)
     text = markdown(report)
     print(text)
