@@ -66,7 +66,7 @@ class SynthConfig:
     # -0.09 dB guided by the truth on the held-out set, not shipped (benchmarks/lite/README.md).
     spurious_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     # Std (severity points) of the noise put on the restorer's condition: near the lite reasoner's own errors
-    # (MAE 6-16 per type), so the restorer does not trust a severity more than it may.
+    # (held-out MAE 5-16 per type), so the restorer does not trust a severity more than it may.
     severity_jitter: float = 8.0
     types: tuple[str, ...] = field(default=DEGRADATIONS)
 
