@@ -258,7 +258,6 @@ def compare(label: dict, bare, wrapped, repeats: int, log: list, deadline: float
     return row
 
 
-
 def qwen3vl_calls(reasoner, processor, model, options: dict, image: torch.Tensor, device) -> tuple:
     """(bare, wrapped): the bare transformers call on the wrapper's own prompt and image (prepared outside the
     timer) and our reasoner's ``diagnose`` on the same image; random weights never parse, which is not timed."""
@@ -282,6 +281,7 @@ def qwen3vl_calls(reasoner, processor, model, options: dict, image: torch.Tensor
             pass
 
     return bare, wrapped
+
 
 def bench_reasoner(size: str, tokenizer_dir: Path, sides: list[int], repeats: int, new_tokens: int, log: list,
                    deadline: float, offload_sides: list[int], offload_repeats: int = 2) -> None:

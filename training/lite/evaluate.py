@@ -119,14 +119,15 @@ def run(items: list[dict], device: str = "cpu", lite_path: str = "", restorer_pa
 
 def clean_photo_flags(paths: list[str], device: str = "cpu", lite_path: str = "") -> dict:
     """The lite reasoner on whole clean photos: per photo the flags it reports, and the share flagged."""
-    from rnr.images import list_image_files, load_image
+    from rnr.cli.common import expand_inputs
+    from rnr.errors import RnRError
+    from rnr.images import load_image
 
-    files: list[str] = []
-    for path in paths:
-        files.extend(list_image_files(path) if Path(path).is_dir() else [str(path)])
-    files = list(dict.fromkeys(str(Path(f)) for f in files))  # a photo named twice counts once
-    if not files:
-        raise FileNotFoundError(f"no images found in {', '.join(map(str, paths))}; pass photo files or folders")
+    try:
+        files = list(dict.fromkeys(str(Path(f)) for f in expand_inputs(paths)))  # a photo named twice counts once
+    except RnRError as exc:
+        raise FileNotFoundError(f"no images found in {', '.join(map(str, paths))} ({exc}); "
+                                "pass photo files or folders") from exc
     reasoner = cache.get(ModelSpec.make("reasoner", "lite", path=lite_path, device=device))
     per_photo = {}
     for file in files:
