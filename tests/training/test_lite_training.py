@@ -13,6 +13,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from rnr.assets import sample_paths
+from rnr.degrade import degrade
 from rnr.images import load_image
 from rnr.lite.condition import C_PRESENT, CONDITION_DIM
 from rnr.lite.nets import LiteReasonerNet, ReasonerConfig
@@ -88,9 +89,38 @@ def test_batches_are_reproducible_and_consistent(packed):
     assert a["condition"].shape == (6, CONDITION_DIM)
     for i, types in enumerate(a["types"]):
         flags = a["truth"]["present"][i].tolist()
-        assert flags == [float(n in types) for n in ("haze", "rain", "noise", "blur")]
+        # The reasoner's targets flag only what was applied (an invisible one may be dropped, see below).
+        assert all(f <= float(n in types) for f, n in zip(flags, ("haze", "rain", "noise", "blur")))
         # The condition never flags a degradation that is not there (no spurious flags here).
         assert all(c <= f for c, f in zip(a["condition"][i, C_PRESENT].tolist(), flags))
+
+
+def test_invisible_degradations_are_absent_in_the_reasoner_targets(packed):
+    # Blur on a flat crop changes no pixel: nothing could tell it, so the reasoner is taught "no blur";
+    # the restorer's condition still carries it. On the textured sample photos the same blur is flagged.
+    config = SynthConfig(batch=6, crop=96, p_clean=0.0, types=("blur",), severity_range=(60, 60), p_colour=0.0,
+                         p_soft=0.0, p_keep=0.0, p_partial=0.0, p_spurious=0.0, p_jpeg=0.0, p_down_up=0.0)
+    flat = torch.full((4, 3, 128, 128), 120, dtype=torch.uint8)
+    batch = synthesize(flat, 1, config)
+    assert all(types == ["blur"] for types in batch["types"])
+    assert float(batch["truth"]["present"][:, 3].sum()) == 0.0
+    assert (batch["condition"][:, C_PRESENT.start + 3] == 1.0).all()
+    textured = synthesize(load_crops(packed, "train"), 1, config)
+    assert (textured["truth"]["present"][:, 3] == 1.0).all()
+
+
+def test_soft_clean_crops_stay_milder_than_the_mildest_blur(packed):
+    pool = load_crops(packed, "train")
+    plain = dict(batch=5, crop=96, p_clean=1.0, p_colour=0.0, p_jpeg=0.0, p_down_up=0.0, p_spurious=0.0)
+    sharp = synthesize(pool, 2, SynthConfig(p_soft=0.0, **plain))["clean"].float() / 255.0
+    soft = synthesize(pool, 2, SynthConfig(p_soft=1.0, **plain))
+    assert float(soft["truth"]["present"].sum()) == 0.0  # still labelled clean
+    softened = soft["clean"].float() / 255.0
+    mildest = degrade(sharp, blur=[10] * 5, seed=0).images
+    rms = lambda a, b: (a - b).square().mean(dim=(1, 2, 3)).sqrt()  # noqa: E731
+    change = rms(softened, sharp)
+    assert float(change.mean()) > 0.002
+    assert (change < rms(mildest, sharp)).all()
 
 
 def test_clean_images_are_their_own_target_with_an_empty_condition(packed):

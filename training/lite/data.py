@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from rnr.degrade import FORMATION_ORDER, degrade
 from rnr.diagnosis import BLUR_KINDS, DEGRADATIONS, Blur, Diagnosis, Haze, Noise, Rain
 from rnr.lite import condition as cond
+from rnr.filters import gaussian_blur
 from rnr.lite.condition import CONDITION_DIM, encode_condition, reasoner_targets
 from training.data.pack import load_packed_crops
 
@@ -49,7 +50,7 @@ class SynthConfig:
 
     batch: int = 32
     crop: int = 256
-    p_clean: float = 0.18
+    p_clean: float = 0.22
     mix_weights: tuple[float, ...] = (0.45, 0.3, 0.18, 0.07)
     severity_range: tuple[int, int] = (10, 100)
     p_rescale: float = 0.3
@@ -68,6 +69,16 @@ class SynthConfig:
     # Std (severity points) of the noise put on the restorer's condition: near the lite reasoner's own errors
     # (held-out MAE 5-16 per type), so the restorer does not trust a severity more than it may.
     severity_jitter: float = 8.0
+    # Clean photos differ in native sharpness (lens, demosaicing, upscaling): this share of the clean crops
+    # is softened by a Gaussian of std drawn from ``soft_sigma`` px (before colour jitter), still labelled
+    # clean. The upper end stays below the mildest synthetic blur (severity 10: a Gaussian of std 0.6 px,
+    # or a 2.4 px defocus disc or motion path), so "soft" and "blurred" never share a label.
+    p_soft: float = 0.25
+    soft_sigma: tuple[float, float] = (0.3, 0.5)
+    # A degradation that changes the crop by less than this RMS (0..1 scale, ~1.5/255) when it is applied
+    # is invisible (blur on a smooth out-of-focus background, rain over a white sky): the reasoner's
+    # target marks it absent, since no image evidence could tell. The restorer's condition keeps it.
+    visible_rms: float = 0.006
     types: tuple[str, ...] = field(default=DEGRADATIONS)
 
 
@@ -95,6 +106,10 @@ def _augment_clean(pool: torch.Tensor, generator: torch.Generator, config: Synth
         left = int(torch.randint(0, side - config.crop + 1, (1,), generator=generator))
         images.append(image[..., top:top + config.crop, left:left + config.crop])
     batch = flip_rotate(torch.cat(images), generator).clamp(0.0, 1.0)
+    soft = (torch.rand(config.batch, generator=generator) < config.p_soft).tolist()
+    sigmas = torch.empty(config.batch).uniform_(*config.soft_sigma, generator=generator).tolist()
+    for i in [i for i, s in enumerate(soft) if s]:
+        batch[i:i + 1] = gaussian_blur(batch[i:i + 1], sigmas[i])
     if float(torch.rand((), generator=generator)) < config.p_colour:
         batch = colour_jitter(batch, generator)
     # Clean photos are 8-bit; so are the targets.
@@ -122,6 +137,7 @@ def synthesize(pool: torch.Tensor, seed: int, config: SynthConfig) -> dict:
         stages.append(x.clone())
     truth = [Diagnosis(haze=records["haze"][i], rain=records["rain"][i], noise=records["noise"][i],
                        blur=records["blur"][i], source="ground_truth") for i in range(b)]
+    visible = [_visible_only(truth[i], stages, i, config.visible_rms) for i in range(b)]
 
     degraded = x
     if float(torch.rand((), generator=generator)) < config.p_jpeg:
@@ -158,10 +174,21 @@ def synthesize(pool: torch.Tensor, seed: int, config: SynthConfig) -> dict:
             vector = _spurious(vector, generator, config.spurious_weights)
         condition[i] = vector
 
-    targets = reasoner_targets(truth)
+    targets = reasoner_targets(visible)
     to_u8 = lambda t: torch.round(t.clamp(0, 1) * 255.0).to(torch.uint8)  # noqa: E731
     return {"degraded": to_u8(degraded), "restorer_input": to_u8(restorer_input), "target": to_u8(target),
             "clean": to_u8(clean), "condition": condition, "truth": targets.__dict__, "types": chosen}
+
+
+def _visible_only(diagnosis: Diagnosis, stages: list[torch.Tensor], i: int, threshold: float) -> Diagnosis:
+    """``diagnosis`` with every degradation that changed image ``i`` by less than ``threshold`` RMS marked
+    absent (``stages[k + 1]`` is the batch after the k-th type of the formation order)."""
+    for k, name in enumerate(FORMATION_ORDER):
+        if diagnosis.record(name).present:
+            change = float((stages[k + 1][i] - stages[k][i]).square().mean().sqrt())
+            if change < threshold:
+                diagnosis = diagnosis.with_degradation(name, present=False)
+    return diagnosis
 
 
 def _perturb(v: torch.Tensor, generator: torch.Generator, config: SynthConfig) -> torch.Tensor:
