@@ -63,7 +63,7 @@ class Option:
 REASONER_OPTIONS: dict[str, dict[str, Option]] = {
     "classic": {},
     "lite": {
-        "crops": Option("int", 9),
+        "crops": Option("int", 0),
     },
     "qwen3vl": {
         "adapter": Option("path"),

@@ -9,7 +9,7 @@ import torch
 
 from rnr.degrade import degrade
 from rnr.diagnosis import DEGRADATIONS, Diagnosis, degradation_words_in
-from rnr.errors import ModelNotFoundError
+from rnr.errors import ModelNotFoundError, RnRError
 from rnr.images import load_image
 from rnr.lite import condition as cond
 from rnr.lite.nets import LiteReasonerNet, ReasonerConfig, crop_grid, parameter_count, reasoner_views
@@ -32,7 +32,7 @@ def test_tiny_reasoner_saved_and_loaded_through_the_backend_gives_the_same_outpu
     reasoner = lite.load(ModelSpec.make("reasoner", "lite", path=str(tmp_path), device="cpu"))
     assert reasoner.thresholds == (0.3, 0.4, 0.5, 0.6)
     images = torch.rand(2, 3, 40, 56, generator=torch.Generator().manual_seed(1))
-    expected = net.eval()(*reasoner_views(images, TINY, crops=lite.DEFAULT_CROPS))
+    expected = net.eval()(*reasoner_views(images, TINY, crops=lite.MIN_CROPS))
     # Weights ship as float16: the loaded net matches to half precision.
     assert torch.allclose(reasoner.raw_outputs(images), expected, atol=2e-2)
     assert read_metadata(path)["config"]["global_widths"] == [8, 16]
@@ -118,6 +118,25 @@ def test_targets_encode_ground_truth_and_round_trip_through_decoding():
     assert float(loss) < 0.02 < float(worse)
 
 
+def test_crop_count_grows_with_the_image_between_9_and_36():
+    assert lite.crops_for(256, 256, 96) == 9 and lite.crops_for(1024, 1024, 96) == 9
+    assert lite.crops_for(1536, 2304, 96) == 24  # 3.5 MP: 24 crops of 96 px cover 1/16 of it
+    assert lite.crops_for(8000, 8000, 96) == 36
+
+
+def test_reasoner_chooses_its_crop_count_by_image_size_unless_told(tmp_path):
+    net, _ = _tiny_weights(tmp_path)
+    images = torch.rand(1, 3, 400, 600, generator=torch.Generator().manual_seed(4))
+    auto = lite.load(ModelSpec.make("reasoner", "lite", path=str(tmp_path)))
+    assert lite.crops_for(400, 600, TINY.crop_size) == 27
+    expected = net.eval()(*reasoner_views(images, TINY, crops=27))
+    assert torch.allclose(auto.raw_outputs(images), expected, atol=2e-2)
+    fixed = lite.load(ModelSpec.make("reasoner", "lite", path=str(tmp_path), crops=5))
+    assert torch.allclose(fixed.raw_outputs(images), net(*reasoner_views(images, TINY, crops=5)), atol=2e-2)
+    with pytest.raises(RnRError, match="0 to choose by image size"):
+        lite.LiteReasoner(net, crops=-1)
+
+
 def test_crop_grid_covers_the_image_and_stays_inside():
     corners = crop_grid(300, 500, 96, 9)
     assert len(corners) >= 6
@@ -150,3 +169,24 @@ def test_shipped_reasoner_is_small_and_flags_strong_degradations(photo):
     assert found[2].blur.present
     clean = reasoner.diagnose(photo)[0]
     assert not clean.noise.present and not clean.rain.present
+
+
+@shipped
+def test_shipped_reasoner_judges_blur_on_a_large_photo_by_its_sharp_part_too():
+    # A 3.5 MP photo whose sharp subject is a band across the middle, with a smooth out-of-focus top and
+    # bottom (a common portrait or macro framing). Nine crops fall on the edges only and report blur;
+    # the size-chosen 24 crops reach the sharp band. Blurring the whole photo is still reported.
+    import torch.nn.functional as F
+
+    from rnr.assets import sample_path
+    from rnr.filters import gaussian_blur
+
+    land, foliage = (load_image(sample_path(name)).tensor for name in ("landscape", "foliage"))
+    photo = gaussian_blur(F.interpolate(land, size=(1536, 2304), mode="bilinear", align_corners=False), 6.0)
+    photo[..., 512:1024, :] = torch.cat([foliage, foliage.flip(-1), foliage], dim=-1)
+    auto = lite.load(ModelSpec.make("reasoner", "lite", device="cpu"))
+    nine = lite.load(ModelSpec.make("reasoner", "lite", device="cpu", crops=9))
+    assert nine.diagnose(photo)[0].blur.present
+    assert not auto.diagnose(photo)[0].blur.present
+    blurred = degrade(photo, blur=[40], seed=1).images
+    assert auto.diagnose(blurred)[0].blur.present

@@ -74,3 +74,19 @@ def test_main_writes_tables_scores_and_whole_photo_flags(pack, tmp_path, capsys)
 def test_clean_photos_must_exist(tmp_path):
     with pytest.raises(FileNotFoundError, match="no images found"):
         evaluate.clean_photo_flags([str(tmp_path)])
+
+
+def test_photo_crop_sweep_counts_flags_per_crop_count():
+    # The sample photos are under 1.3 MP, so the size-chosen count (0) is nine crops: identical rows.
+    sweep = evaluate.photo_crop_sweep([str(p) for p in sample_paths()[:2]], [9, 0, 1])
+    assert sweep["photos"] == 2 and sweep["copies_per_type"] == 2 * len(evaluate.SWEEP_SEVERITIES)
+    nine, auto, one = (sweep["rows"][k] for k in ("9", "0", "1"))
+    assert nine == auto
+    for row in (nine, one):
+        assert 0 <= row["clean_flagged"] <= 2 and 0 <= row["false_flags"] <= 3 * 4 * sweep["copies_per_type"]
+        assert all(row["recall"][n] == row["found"][n] / sweep["copies_per_type"] for n in row["found"])
+    # Strong noise and haze on real photos are found whatever the crop count.
+    assert nine["found"]["noise"] >= 4 and one["found"]["haze"] >= 2
+    text = evaluate.markdown({"psnr": {"all": {"input": 1.0}}, "ssim": {"all": {"input": 1.0}}, "groups": {},
+                              "reasoners": {}, "photo_crops": sweep})
+    assert "| 0 | " in text and "flags on absent types" in text

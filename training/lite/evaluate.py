@@ -8,7 +8,8 @@ and clean crops. Restorers run guided by their own reasoner (``lite`` by lite, `
 and by the ground truth; reasoners are scored by flag F1, severity MAE and clean-crop flag rate.
 
 ``--clean-photos`` adds the lite reasoner's verdict on whole clean photos (files or folders), as a
-user meets it: a photo counts as flagged when any degradation is reported on it.
+user meets it: a photo counts as flagged when any degradation is reported on it; ``--photo-crops``
+compares native-crop counts on those photos and on degraded copies of them.
 """
 
 from __future__ import annotations
@@ -119,15 +120,9 @@ def run(items: list[dict], device: str = "cpu", lite_path: str = "", restorer_pa
 
 def clean_photo_flags(paths: list[str], device: str = "cpu", lite_path: str = "") -> dict:
     """The lite reasoner on whole clean photos: per photo the flags it reports, and the share flagged."""
-    from rnr.cli.common import expand_inputs
-    from rnr.errors import RnRError
     from rnr.images import load_image
 
-    try:
-        files = list(dict.fromkeys(str(Path(f)) for f in expand_inputs(paths)))  # a photo named twice counts once
-    except RnRError as exc:
-        raise FileNotFoundError(f"no images found in {', '.join(map(str, paths))} ({exc}); "
-                                "pass photo files or folders") from exc
+    files = _photo_files(paths)
     reasoner = cache.get(ModelSpec.make("reasoner", "lite", path=lite_path, device=device))
     per_photo = {}
     for file in files:
@@ -136,6 +131,51 @@ def clean_photo_flags(paths: list[str], device: str = "cpu", lite_path: str = ""
                            if diagnosis.record(name).present}
     flagged = sum(1 for flags in per_photo.values() if flags)
     return {"photos": len(files), "flagged": flagged, "flagged_rate": flagged / len(files), "per_photo": per_photo}
+
+
+SWEEP_SEVERITIES = (12, 25, 50)
+
+
+def photo_crop_sweep(paths: list[str], counts: list[int], device: str = "cpu", lite_path: str = "") -> dict:
+    """The lite reasoner on whole photos with each native-crop count of ``counts`` (0: by image size).
+
+    Per count: how many of the clean photos get a flag, and on copies degraded by one type at severities
+    ``SWEEP_SEVERITIES`` (seeded), the share of copies whose type is flagged (recall per type) and the
+    flags given to types that are not there.
+    """
+    from rnr.images import load_image
+    from rnr.reasoners.lite import LiteReasoner
+
+    files = _photo_files(paths)
+    base = cache.get(ModelSpec.make("reasoner", "lite", path=lite_path, device=device))
+    reasoners = {c: LiteReasoner(base.net, thresholds=base.thresholds, crops=c, device=base.device) for c in counts}
+    rows = {c: {"clean_flagged": 0, "found": dict.fromkeys(DEGRADATIONS, 0), "false_flags": 0} for c in counts}
+    for f, file in enumerate(files):
+        photo = load_image(file).tensor.to(device)
+        for c, reasoner in reasoners.items():
+            rows[c]["clean_flagged"] += int(any(reasoner.diagnose(photo)[0].record(n).present for n in DEGRADATIONS))
+        for t, name in enumerate(DEGRADATIONS):
+            for severity in SWEEP_SEVERITIES:
+                degraded = degrade(photo, **{name: [severity]}, seed=f * 1000 + t * 100 + severity).images
+                for c, reasoner in reasoners.items():
+                    found = reasoner.diagnose(degraded)[0]
+                    rows[c]["found"][name] += int(found.record(name).present)
+                    rows[c]["false_flags"] += sum(int(found.record(n).present) for n in DEGRADATIONS if n != name)
+    copies = len(files) * len(SWEEP_SEVERITIES)
+    return {"photos": len(files), "copies_per_type": copies, "severities": list(SWEEP_SEVERITIES),
+            "rows": {str(c): {**row, "recall": {n: row["found"][n] / copies for n in DEGRADATIONS}}
+                     for c, row in rows.items()}}
+
+
+def _photo_files(paths: list[str]) -> list[str]:
+    from rnr.cli.common import expand_inputs
+    from rnr.errors import RnRError
+
+    try:
+        return list(dict.fromkeys(str(Path(f)) for f in expand_inputs(paths)))  # a photo named twice counts once
+    except RnRError as exc:
+        raise FileNotFoundError(f"no images found in {', '.join(map(str, paths))} ({exc}); "
+                                "pass photo files or folders") from exc
 
 
 def markdown(report: dict) -> str:
@@ -168,6 +208,16 @@ def markdown(report: dict) -> str:
         for file, flags in photos["per_photo"].items():
             text = ", ".join(f"{name} {severity}" for name, severity in flags.items()) or "none"
             lines.append(f"| {Path(file).name} | {text} |")
+    sweep = report.get("photo_crops")
+    if sweep:
+        lines.append(f"\nLite reasoner on {sweep['photos']} whole photos by native-crop count (0: by image size); "
+                     f"degraded copies: one type at severities {sweep['severities']}, {sweep['copies_per_type']} per type\n")
+        lines.append("| crops | clean photos flagged | " + " | ".join(f"{n} found" for n in DEGRADATIONS)
+                     + " | flags on absent types |")
+        lines.append("|---|---|" + "---|" * len(DEGRADATIONS) + "---|")
+        for count, row in sweep["rows"].items():
+            lines.append(f"| {count} | {row['clean_flagged']} | " + " | ".join(str(row["found"][n]) for n in DEGRADATIONS)
+                         + f" | {row['false_flags']} of {3 * len(DEGRADATIONS) * sweep['copies_per_type']} |")
     return "\n".join(lines)
 
 
@@ -182,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="another lite restorer weight file to compare (e.g. grpo=out/lite3)")
     parser.add_argument("--clean-photos", nargs="+", default=[], metavar="PATH",
                         help="whole clean photos (files or folders) to count the lite reasoner's flags on")
+    parser.add_argument("--photo-crops", nargs="+", type=int, default=[], metavar="N",
+                        help="with --clean-photos: also compare these native-crop counts on the whole photos and "
+                             "on degraded copies of them (0: chosen by image size)")
     parser.add_argument("--json", default="", help="write the report here")
     parser.add_argument("--markdown", default="", help="write the tables here")
     args = parser.parse_args(argv)
@@ -191,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     report = run(items, args.device, args.lite, extra)
     if args.clean_photos:
         report["clean_photos"] = clean_photo_flags(args.clean_photos, args.device, args.lite)
+        if args.photo_crops:
+            report["photo_crops"] = photo_crop_sweep(args.clean_photos, args.photo_crops, args.device, args.lite)
     report["settings"] = vars(args)
     text = markdown(report)
     print(text)
