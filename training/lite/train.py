@@ -31,6 +31,7 @@ from rnr.lite.nets import LiteReasonerNet, LiteRestorerNet, ReasonerConfig, Rest
 from .augment import down_up
 from .checkpoint import EMA, load_checkpoint, save_checkpoint
 from .data import WIDE_DATA, SynthConfig, load_crops, loader, synthesize
+from .grow import grow_restorer, grown_config
 
 
 @dataclass
@@ -61,6 +62,8 @@ class TrainConfig:
     grpo_group: int = 8
     grpo_images: int = 8
     grpo_sigma: float = 0.02
+    grow_restorer: str = ""
+    """JSON of larger restorer block counts, e.g. '{"middle_blocks": 4}' (training.lite.grow)."""
 
 
 class JsonlLog:
@@ -124,12 +127,16 @@ class Trainee:
     def __init__(self, kind: str, cfg: TrainConfig, device: torch.device) -> None:
         self.kind, self.cfg, self.device = kind, cfg, device
         self.start_step = 0
+        grow = cfg.grow_restorer if kind == "restorer" else ""
         if cfg.resume:
             self.model, ema_model, self.start_step = load_checkpoint(cfg.resume, kind, device)
+            if grow:
+                self.model, ema_model = grow_restorer(self.model, grow), grow_restorer(ema_model, grow)
             self.ema = EMA(self.model)
             self.ema.model.load_state_dict(ema_model.state_dict())
         else:
-            self.model = (LiteReasonerNet(ReasonerConfig()) if kind == "reasoner" else LiteRestorerNet(RestorerConfig()))
+            self.model = (LiteReasonerNet(ReasonerConfig()) if kind == "reasoner"
+                          else LiteRestorerNet(grown_config(RestorerConfig(), grow) if grow else RestorerConfig()))
             self.model = self.model.to(device)
             self.ema = EMA(self.model)
         self.model = self.model.train()

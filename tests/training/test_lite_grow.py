@@ -1,0 +1,85 @@
+"""Growing a trained lite restorer (training.lite.grow): same function at the start, trainable new blocks,
+clear errors, and the training entry point resuming into the grown network."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnr.lite.condition import CONDITION_DIM
+from rnr.lite.nets import LiteRestorerNet, RestorerConfig, parameter_count
+from rnr.lite.weights import load_network, save_network
+from training.lite.grow import grow_restorer, grown_config
+from training.lite.train import Trainee, TrainConfig
+
+TINY = RestorerConfig(widths=(8, 16, 32), enc_blocks=(0, 1), middle_blocks=1, dec_blocks=(1, 1), cond_hidden=16)
+MORE = {"enc_blocks": [1, 2], "middle_blocks": 3, "dec_blocks": [2, 1]}
+
+
+def _trained_like() -> LiteRestorerNet:
+    # Zero-initialised head and FiLM projection would hide mistakes: give every weight a value.
+    torch.manual_seed(0)
+    net = LiteRestorerNet(TINY)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net.eval()
+
+
+def _inputs():
+    generator = torch.Generator().manual_seed(1)
+    return torch.rand(2, 3, 32, 48, generator=generator), torch.rand(2, CONDITION_DIM, generator=generator)
+
+
+def test_grown_restorer_computes_the_same_output_with_more_parameters():
+    net = _trained_like()
+    grown = grow_restorer(net, MORE).eval()
+    assert grown.config.middle_blocks == 3 and grown.config.enc_blocks == (1, 2) and grown.config.dec_blocks == (2, 1)
+    assert parameter_count(grown) > parameter_count(net)
+    images, condition = _inputs()
+    with torch.no_grad():
+        assert torch.allclose(grown(images, condition), net(images, condition), atol=1e-6)
+        # The network is not the identity, so the match above is not trivial.
+        assert float((net(images, condition) - images).abs().mean()) > 1e-3
+
+
+def test_new_blocks_learn_from_the_first_step():
+    grown = grow_restorer(_trained_like(), {"middle_blocks": 2})
+    new_block = grown.middle[1]
+    images, condition = _inputs()
+    grown(images, condition).square().mean().backward()
+    assert float(new_block.scale.grad.abs().sum()) > 0.0
+
+
+def test_grown_weights_save_and_load_as_a_lite_restorer(tmp_path):
+    grown = grow_restorer(_trained_like(), MORE).eval()
+    path = save_network(grown, "lite_restorer", tmp_path / "lite_restorer.safetensors")
+    loaded, _ = load_network("lite_restorer", path)
+    images, condition = _inputs()
+    with torch.no_grad():
+        # Shipped weights are float16: equal to half precision.
+        assert torch.allclose(loaded(images, condition), grown(images, condition), atol=2e-2)
+    assert loaded.config == grown.config
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"middle_blocks": 0}, "keeps every trained block"),
+    ({"dec_blocks": [1]}, "keeps every trained block"),
+    ({"widths": [8, 16, 64]}, "can only change"),
+    ("{not json", "JSON object"),
+    ("[1, 2]", "JSON object"),
+])
+def test_growth_that_would_drop_blocks_or_change_widths_is_refused(changes, message):
+    with pytest.raises(ValueError, match=message):
+        grown_config(TINY, changes)
+
+
+def test_training_resumes_into_the_grown_restorer(tmp_path):
+    net = _trained_like()
+    save_network(net, "lite_restorer", tmp_path / "lite_restorer.safetensors")
+    cfg = TrainConfig(stage="restorer", resume=str(tmp_path), grow_restorer='{"middle_blocks": 2}', device="cpu")
+    trainee = Trainee("restorer", cfg, torch.device("cpu"))
+    assert trainee.model.config.middle_blocks == 2 and trainee.ema.model.config.middle_blocks == 2
+    images, condition = _inputs()
+    with torch.no_grad():
+        assert torch.allclose(trainee.ema.model(images, condition), net(images, condition), atol=2e-2)

@@ -1,0 +1,84 @@
+"""Grow a trained lite restorer: more residual blocks per level, starting as the same function.
+
+A new :class:`~rnr.lite.nets.FiLMBlock` is appended after a level's trained blocks with its residual
+scale at 0 (it passes its input through unchanged) and a zero FiLM modulation, so the grown network
+computes exactly what the trained one did; training then lets the new blocks add capacity (deeper
+levels see a wider neighbourhood, which deblurring needs) without starting again from random weights.
+
+    python -m training.lite.train --stage restorer --resume out/lite7 \\
+        --grow-restorer '{"middle_blocks": 4, "enc_blocks": [0, 1, 2], "dec_blocks": [1, 1, 2]}' ...
+"""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from rnr.lite.nets import LiteRestorerNet, RestorerConfig
+
+
+def grown_config(config: RestorerConfig, changes: str | dict) -> RestorerConfig:
+    """``config`` with the block counts in ``changes`` (a dict or its JSON text); only block counts may change."""
+    if isinstance(changes, str):
+        try:
+            changes = json.loads(changes)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--grow-restorer must be a JSON object of block counts, got {changes!r}: {exc}") from exc
+    if not isinstance(changes, dict):
+        raise ValueError(f"--grow-restorer must be a JSON object of block counts, got {changes!r}")
+    allowed = {"enc_blocks", "middle_blocks", "dec_blocks"}
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ValueError(f"a grown restorer can only change {', '.join(sorted(allowed))}; got {', '.join(unknown)}")
+    new = RestorerConfig.from_dict({**config.to_dict(), **changes})
+    old_counts = list(config.enc_blocks) + [config.middle_blocks] + list(config.dec_blocks)
+    new_counts = list(new.enc_blocks) + [new.middle_blocks] + list(new.dec_blocks)
+    if len(new_counts) != len(old_counts) or any(n < o for n, o in zip(new_counts, old_counts)):
+        raise ValueError(f"a grown restorer keeps every trained block: block counts {new_counts} must be at least "
+                         f"{old_counts} level by level (enc_blocks, middle_blocks, dec_blocks)")
+    return new
+
+
+def _levels(net: LiteRestorerNet) -> list[list[torch.nn.Module]]:
+    return [list(level) for level in net.encoders] + [list(net.middle)] + [list(level) for level in net.decoders]
+
+
+@torch.no_grad()
+def grow_restorer(net: LiteRestorerNet, changes: str | dict) -> LiteRestorerNet:
+    """A copy of ``net`` with more blocks per level (see :func:`grown_config`) that computes the same output."""
+    config = grown_config(net.config, changes)
+    grown = LiteRestorerNet(config).to(next(net.parameters()).device)
+    old_state = net.state_dict()
+    # Everything outside the block lists and the FiLM projection keeps its name and shape.
+    grown.load_state_dict({k: v for k, v in old_state.items() if not k.startswith(("encoders.", "middle.", "decoders.",
+                                                                                   "cond_mlp.4."))}, strict=False)
+    old_film = net.cond_mlp[4]
+    new_film = grown.cond_mlp[4]
+    new_film.weight.zero_()
+    new_film.bias.zero_()
+    old_offsets = _offsets(net._film_sizes)
+    new_offsets = _offsets(grown._film_sizes)
+    old_index = new_index = 0
+    for old_level, new_level in zip(_levels(net), _levels(grown)):
+        for j, block in enumerate(new_level):
+            if j < len(old_level):
+                block.load_state_dict(old_level[j].state_dict())
+                src, dst = old_offsets[old_index + j], new_offsets[new_index + j]
+                size = net._film_sizes[old_index + j]
+                new_film.weight[dst:dst + size] = old_film.weight[src:src + size]
+                new_film.bias[dst:dst + size] = old_film.bias[src:src + size]
+            else:
+                block.scale.zero_()  # the new block starts as the identity
+        old_index += len(old_level)
+        new_index += len(new_level)
+    return grown
+
+
+def _offsets(sizes: list[int]) -> list[int]:
+    out, total = [], 0
+    for size in sizes:
+        out.append(total)
+        total += size
+    return out
+
