@@ -88,7 +88,7 @@ RESTORER_OPTIONS: dict[str, dict[str, Option]] = {
     },
     "lite": {
         "tile": Option("int", 1024),
-        "overlap": Option("int", 128),
+        "overlap": Option("int", 256),
         "compile": Option("bool", False),
     },
     "qwen_image_edit": {

@@ -23,7 +23,9 @@ from ..reasoners.base import Progress
 from ..tiling import tiled_apply
 
 DEFAULT_TILE = 1024
-DEFAULT_OVERLAP = 128
+# The shipped network reaches far (six blocks at 1/16 resolution): on a 1200x1600 photo, 1024-px tiles
+# sharing 256 px stay within 0.009 (max) / 0.0004 (mean) of the untiled result; sharing 128 px, 0.025 / 0.001.
+DEFAULT_OVERLAP = 256
 
 
 def weights_available() -> bool:
@@ -110,7 +112,7 @@ def _pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
 def load(spec: ModelSpec) -> LiteRestorer:
     """The lite restorer for ``spec`` (``spec.path``: a weight file or folder; '' for the shipped one).
 
-    Options: ``tile`` and ``overlap`` (px, defaults 1024 and 128), ``compile`` (bool, default False).
+    Options: ``tile`` and ``overlap`` (px, defaults 1024 and 256), ``compile`` (bool, default False).
     """
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
