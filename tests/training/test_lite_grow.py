@@ -10,7 +10,7 @@ from rnr.lite.condition import CONDITION_DIM
 from rnr.lite.nets import LiteRestorerNet, RestorerConfig, parameter_count
 from rnr.lite.weights import load_network, save_network
 from training.lite.grow import grow_restorer, grown_config
-from training.lite.train import Trainee, TrainConfig
+from training.lite.train import TrainConfig, Trainee
 
 TINY = RestorerConfig(widths=(8, 16, 32), enc_blocks=(0, 1), middle_blocks=1, dec_blocks=(1, 1), cond_hidden=16)
 MORE = {"enc_blocks": [1, 2], "middle_blocks": 3, "dec_blocks": [2, 1]}

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 from rnr.degrade import FORMATION_ORDER, degrade
 from rnr.diagnosis import BLUR_KINDS, DEGRADATIONS, Blur, Diagnosis, Haze, Noise, Rain
-from rnr.lite import condition as cond
 from rnr.filters import gaussian_blur
+from rnr.lite import condition as cond
 from rnr.lite.condition import CONDITION_DIM, encode_condition, reasoner_targets
 from training.data.pack import load_packed_crops
 
