@@ -4,8 +4,9 @@ It looks at a downscaled copy of the whole image and at a grid of native-resolut
 and blur extent are properties of the native pixels) and outputs presence probabilities, severities
 and physical parameters (see :mod:`rnr.lite.condition`). The number of crops grows with the image
 (:func:`crops_for`): on a large photo nine crops cover 3 % of it, and where they all fall on smooth
-sand or an out-of-focus background the photo looks blurred although other parts of it are sharp. The scene text comes from image statistics
-(:mod:`rnr.reasoners.scene`) and never names a degradation. Weights ship in ``rnr/weights``.
+sand or an out-of-focus background the photo looks blurred although other parts of it are sharp.
+The scene text comes from image statistics (:mod:`rnr.reasoners.scene`) and never names a
+degradation. Weights ship in ``rnr/weights``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def crops_for(height: int, width: int, crop_size: int) -> int:
 
     Nine on images up to about 1.3 MP (96 px crops), then as many as cover 1/16 of the image, up to 36.
     Measured on 9 whole photos (4 held-out, 5 calibration; benchmarks/lite/README.md): nine crops
-    flagged blur on 2 clean ones and made 18 false flags on 108 degraded copies; 16 crops none and 7.
+    flagged blur on 2 of them and gave 18 flags to absent types on 108 degraded copies; this count
+    flagged none and gave 7.
     """
     wanted = math.ceil(COVERAGE * height * width / (crop_size * crop_size))
     return max(MIN_CROPS, min(MAX_CROPS, wanted))
@@ -111,8 +113,8 @@ class LiteReasoner:
 def load(spec: ModelSpec) -> LiteReasoner:
     """The lite reasoner for ``spec`` (``spec.path``: a weight file or folder; '' for the shipped one).
 
-    Options: ``crops`` (native crops per image; default 0: 9 to 36 by image size). The network runs in float32: it is small,
-    and its presence probabilities are calibrated in float32.
+    Options: ``crops`` (native crops per image; default 0: 9 to 36 by image size). The network runs
+    in float32: it is small, and its presence probabilities are calibrated in float32.
     """
     device = resolve_device(spec.device)
     net, meta = load_network("lite_reasoner", spec.path or None, device)

@@ -90,3 +90,9 @@ def test_photo_crop_sweep_counts_flags_per_crop_count():
     text = evaluate.markdown({"psnr": {"all": {"input": 1.0}}, "ssim": {"all": {"input": 1.0}}, "groups": {},
                               "reasoners": {}, "photo_crops": sweep})
     assert "| 0 | " in text and "flags on absent types" in text
+
+
+def test_photo_crops_without_photos_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        evaluate.main(["--photo-crops", "9", "0"])
+    assert "--clean-photos" in capsys.readouterr().err

@@ -238,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="", help="write the report here")
     parser.add_argument("--markdown", default="", help="write the tables here")
     args = parser.parse_args(argv)
+    if args.photo_crops and not args.clean_photos:
+        parser.error("--photo-crops compares crop counts on the photos of --clean-photos: pass those too")
     torch.manual_seed(0)
     items = heldout_set(args.data, args.per_group, args.seed)
     extra = dict(item.split("=", 1) for item in args.extra_restorer)
