@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 
 import numpy as np
 import pytest
@@ -196,12 +197,17 @@ def test_two_steps_train_export_and_grpo_end_to_end(packed, tmp_path):
     out = tmp_path / "run"
     common = ["--data", str(packed), "--batch", "2", "--crop", "96", "--workers", "0", "--val-images", "2",
               "--log-every", "1", "--val-every", "1", "--minutes", "5"]
-    assert train.main(["--stage", "both", "--max-steps", "2", "--calib-batches", "1", "--calib-clean", "2",
-                       "--out", str(out), *common]) == 0
+    argv = ["--stage", "both", "--max-steps", "2", "--calib-batches", "1", "--calib-clean", "2",
+            "--grow-restorer", '{"middle_blocks": 3}', "--out", str(out), *common]
+    assert train.main(argv) == 0
     log = [json.loads(line) for line in (out / "log_both.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in str(r) and "event" not in r] == [1, 2]
     meta = json.loads((out / "lite_reasoner.json").read_text())
     assert len(meta["thresholds"]) == 4 and "training_command" in meta
+    # The recorded command re-runs as typed, JSON argument included; a fresh restorer starts grown.
+    restorer_meta = json.loads((out / "lite_restorer.json").read_text())
+    assert shlex.split(restorer_meta["training_command"]) == ["python", "-m", "training.lite.train", *argv]
+    assert restorer_meta["config"]["middle_blocks"] == 3
     reasoner = cache.get(ModelSpec.make("reasoner", "lite", path=str(out), device="cpu"))
     restorer = cache.get(ModelSpec.make("restorer", "lite", path=str(out), device="cpu"))
     image = torch.rand(1, 3, 100, 120, generator=torch.Generator().manual_seed(0))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     log = JsonlLog(out / f"log_{cfg.stage}.jsonl")
-    command = "python -m training.lite.train " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = shlex.join(["python", "-m", "training.lite.train", *(argv if argv is not None else sys.argv[1:])])
     log.write({"event": "start", "config": asdict(cfg), "command": command, "device": str(device),
                "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"})
     if cfg.stage == "grpo":
