@@ -3,12 +3,14 @@
     python -m training.lite.train --stage both --minutes 8 --out out/lite
     python -m training.lite.train --stage restorer --minutes 4 --resume out/lite --out out/lite2
     python -m training.lite.train --stage grpo --minutes 2 --resume out/lite2 --out out/lite3
+    python -m training.lite.train --stage restorer --resume out/lite --grow-restorer '{"middle_blocks": 6}' --out out/lite4
 
 ``--stage both`` trains the two networks side by side on the same batches (one data pipeline). Runs
 resume from a folder of checkpoints (``ckpt_reasoner.safetensors``, ``ckpt_restorer.safetensors``) or
 of exported weights. Every run writes a loss log (``log_<stage>.jsonl``), checkpoints and, at the end,
 exported weights (``lite_reasoner.safetensors``, ``lite_restorer.safetensors`` plus JSON) with the
-reasoner's presence thresholds calibrated on fresh validation batches.
+reasoner's presence thresholds calibrated on fresh validation batches. ``--grow-restorer`` adds
+residual blocks to the restorer it resumes (:mod:`training.lite.grow`), starting as the same function.
 """
 
 from __future__ import annotations
