@@ -172,3 +172,21 @@ def test_shipped_restorer_denoises_only_when_told(photo):
     assert float((untold - noisy).abs().mean()) < float((told - noisy).abs().mean()) / 3
     weaker = restorer.restore(noisy, [truth.with_degradation("noise", severity=10)])
     assert float((untold - noisy).abs().mean()) < float((weaker - noisy).abs().mean()) < float((told - noisy).abs().mean())
+
+
+@shipped
+@pytest.mark.parametrize("name, gain_db", [("rain", 6.0), ("blur", 1.0)])
+def test_shipped_restorer_restores_more_as_rain_or_blur_severity_rises(name, gain_db):
+    from rnr.assets import sample_path
+
+    # A window of the building photo: straight edges and texture that rain and blur both hide.
+    clean = load_image(sample_path("building")).tensor[..., 100:292, 200:392].contiguous()
+    restorer = lite.load(ModelSpec.make("restorer", "lite", device="cpu"))
+    result = degrade(clean, **{name: 60}, seed=9)
+    degraded, truth = result.images, result.diagnoses[0]
+    outputs = [restorer.restore(degraded, [truth.with_degradation(name, present=s > 0, severity=s or None)])
+               for s in (0, 20, 40, 60)]
+    changes = [float((out - degraded).abs().mean()) for out in outputs]
+    assert changes[0] < 0.005
+    assert all(a < b for a, b in zip(changes, changes[1:])), changes
+    assert float(psnr(outputs[-1], clean)[0]) > float(psnr(degraded, clean)[0]) + gain_db
