@@ -12,6 +12,7 @@ levels see a wider neighbourhood, which deblurring needs) without starting again
 from __future__ import annotations
 
 import json
+from itertools import accumulate
 
 import torch
 
@@ -57,8 +58,8 @@ def grow_restorer(net: LiteRestorerNet, changes: str | dict) -> LiteRestorerNet:
     new_film = grown.cond_mlp[4]
     new_film.weight.zero_()
     new_film.bias.zero_()
-    old_offsets = _offsets(net._film_sizes)
-    new_offsets = _offsets(grown._film_sizes)
+    old_offsets = list(accumulate(net._film_sizes, initial=0))
+    new_offsets = list(accumulate(grown._film_sizes, initial=0))
     old_index = new_index = 0
     for old_level, new_level in zip(_levels(net), _levels(grown)):
         for j, block in enumerate(new_level):
@@ -73,12 +74,3 @@ def grow_restorer(net: LiteRestorerNet, changes: str | dict) -> LiteRestorerNet:
         old_index += len(old_level)
         new_index += len(new_level)
     return grown
-
-
-def _offsets(sizes: list[int]) -> list[int]:
-    out, total = [], 0
-    for size in sizes:
-        out.append(total)
-        total += size
-    return out
-

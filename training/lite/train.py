@@ -179,6 +179,13 @@ class Trainee:
         return {"loss": float(loss.detach()), "grad_norm": float(norm), **parts}
 
 
+def validation_batch(data: str | Path, images: int, crop: int) -> dict:
+    """The fixed validation batch of a run: training photos, seeded, plain targets and conditions."""
+    return synthesize(load_crops(data, "train"), 10**9 + 7,
+                      SynthConfig(batch=images, crop=crop, p_keep=0.0, p_partial=0.0, p_spurious=0.0, p_jpeg=0.0,
+                                  p_down_up=0.0, severity_jitter=0.0))
+
+
 @torch.no_grad()
 def validate(trainees: dict[str, Trainee], val: dict, device: torch.device) -> dict[str, float]:
     """Quick numbers on a fixed validation batch: restorer PSNR gain, reasoner F1 and severity MAE."""
@@ -242,9 +249,7 @@ def main(argv: list[str] | None = None) -> int:
                    "resumed_step": trainee.start_step})
     first_step = max(t.start_step for t in trainees.values())
     synth = SynthConfig(batch=cfg.batch, crop=cfg.crop)
-    val = synthesize(load_crops(cfg.data, "train"), 10**9 + 7,
-                     SynthConfig(batch=cfg.val_images, crop=cfg.crop, p_keep=0.0, p_partial=0.0, p_spurious=0.0, p_jpeg=0.0, p_down_up=0.0,
-                                 severity_jitter=0.0))
+    val = validation_batch(cfg.data, cfg.val_images, cfg.crop)
     data = loader(cfg.data, synth, cfg.workers, base_seed=cfg.seed * 10**8 + first_step * 1000)
     budget = cfg.minutes * 60.0 - cfg.export_minutes * 60.0 - (time.time() - start)
     train_start = time.time()

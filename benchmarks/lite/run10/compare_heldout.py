@@ -16,16 +16,12 @@ from rnr.lite.condition import O_PRESENT, O_SEVERITY
 from rnr.reasoners.lite import load
 from rnr.registry import ModelSpec
 from training.lite.evaluate import heldout_set
+from training.lite.export import flag_f1
 
 
 def auc(p: torch.Tensor, t: torch.Tensor) -> float:
     pos, neg = p[t > 0], p[t == 0]
     return float((pos[:, None] > neg[None, :]).float().mean() + 0.5 * (pos[:, None] == neg[None, :]).float().mean())
-
-
-def f1(p: torch.Tensor, t: torch.Tensor, threshold: float) -> float:
-    flagged = p >= threshold
-    return 2 * float((flagged & (t > 0)).sum()) / max(1.0, float(flagged.sum() + (t > 0).sum()))
 
 
 def main(paths: list[str]) -> None:
@@ -43,10 +39,10 @@ def main(paths: list[str]) -> None:
         print(path or "shipped", "thresholds", [round(v, 3) for v in reasoner.thresholds])
         for j, name in enumerate(DEGRADATIONS):
             t = present[:, j]
-            best = max((f1(p[:, j], t, k / 100), k / 100) for k in range(5, 100))
+            best = max((flag_f1(p[:, j], t > 0, k / 100), k / 100) for k in range(5, 100))
             mask = t > 0
             mae = float((predicted[mask, j] - severity[mask, j]).abs().mean())
-            print(f"  {name}: auc {auc(p[:, j], t):.3f} f1@own {f1(p[:, j], t, float(thresholds[j])):.3f} "
+            print(f"  {name}: auc {auc(p[:, j], t):.3f} f1@own {flag_f1(p[:, j], t > 0, float(thresholds[j])):.3f} "
                   f"bestf1 {best[0]:.3f}@{best[1]:.2f} sevMAE(on true pos) {mae:.2f}")
         print("  clean flagged @own", round(float((p[clean] >= thresholds).any(dim=1).float().mean()), 4))
 

@@ -13,14 +13,12 @@ from types import SimpleNamespace
 import torch
 
 from rnr.lite.weights import load_network
-from training.lite.data import WIDE_DATA, SynthConfig, load_crops, synthesize
-from training.lite.train import validate
+from training.lite.data import WIDE_DATA
+from training.lite.train import TrainConfig, validate, validation_batch
 
 
 def main(folders: list[str]) -> None:
-    val = synthesize(load_crops(WIDE_DATA, "train"), 10**9 + 7,
-                     SynthConfig(batch=64, crop=256, p_keep=0.0, p_partial=0.0, p_spurious=0.0, p_jpeg=0.0,
-                                 p_down_up=0.0, severity_jitter=0.0))
+    val = validation_batch(WIDE_DATA, TrainConfig.val_images, TrainConfig.crop)
     for folder in folders:
         trainees = {}
         for kind in ("reasoner", "restorer"):
