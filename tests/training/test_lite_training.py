@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shlex
 
 import numpy as np
@@ -198,7 +199,8 @@ def test_two_steps_train_export_and_grpo_end_to_end(packed, tmp_path):
     common = ["--data", str(packed), "--batch", "2", "--crop", "96", "--workers", "0", "--val-images", "2",
               "--log-every", "1", "--val-every", "1", "--minutes", "5"]
     argv = ["--stage", "both", "--max-steps", "2", "--calib-batches", "1", "--calib-clean", "2",
-            "--grow-restorer", '{"middle_blocks": 3}', "--out", str(out), *common]
+            "--grow-restorer", '{"middle_blocks": 3}', "--synth", '{"p_soft": 0, "soft_sigma": [0.2, 0.3]}',
+            "--out", str(out), *common]
     assert train.main(argv) == 0
     log = [json.loads(line) for line in (out / "log_both.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in str(r) and "event" not in r] == [1, 2]
@@ -218,6 +220,18 @@ def test_two_steps_train_export_and_grpo_end_to_end(packed, tmp_path):
                        "--grpo-group", "2", "--out", str(grpo), *common]) == 0
     events = [json.loads(line).get("event") for line in (grpo / "log_grpo.jsonl").read_text().splitlines()]
     assert "grpo_done" in events and (grpo / "lite_restorer.safetensors").is_file()
+
+
+def test_synth_overrides_change_only_the_named_batch_settings():
+    cfg = train.parse_args(["--batch", "6", "--crop", "64", "--synth", '{"p_clean": 0.18, "soft_sigma": [0.2, 0.3]}'])
+    synth = train.synth_config(cfg)
+    assert (synth.batch, synth.crop, synth.p_clean, synth.soft_sigma) == (6, 64, 0.18, (0.2, 0.3))
+    assert synth.p_soft == SynthConfig().p_soft and synth.visible_rms == SynthConfig().visible_rms
+    assert train.synth_config(train.parse_args([])) == SynthConfig()
+    for bad, says in (('{"p_clen": 0.1}', "unknown SynthConfig fields ['p_clen']"), ('{"batch": 4}', "own options"),
+                      ("[1, 2]", "JSON object"), ("{p_clean: 1}", "JSON object")):
+        with pytest.raises(SystemExit, match=re.escape(says)):
+            train.synth_config(train.parse_args(["--synth", bad]))
 
 
 def test_spurious_flags_follow_their_odds():

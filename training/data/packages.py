@@ -25,6 +25,8 @@ class PackageSpec:
     patterns: tuple[str, ...]
     rcc: tuple[str, ...] = ()
     min_short: int = 0
+    suite: str = ""
+    """Debian suite to fetch from when it is not the machine's own (``""``: ``apt-get download``)."""
 
 
 PACKAGES: tuple[PackageSpec, ...] = (
@@ -80,8 +82,17 @@ WIDE_PACKAGES: tuple[PackageSpec, ...] = (
     PackageSpec("tuxpaint-data", ("usr/share/tuxpaint/templates/*",)),
 )
 
+# A second batch of training photos from the next Debian release (trixie), whose packages this
+# bookworm machine's apt does not list: fetched from the archive's signed index
+# (:func:`training.data.corpus.download_debs`). Architecture, city and wildlife with defocused
+# backgrounds, which the first sets have few of. Also searched in trixie: plasma-workspace-wallpapers
+# 6.3 (the bookworm set plus three renders), gnome-backgrounds 48 and breeze-wallpaper (renders).
+WIDE2_PACKAGES: tuple[PackageSpec, ...] = (
+    PackageSpec("budgie-backgrounds", ("usr/share/backgrounds/budgie/*",), suite="trixie"),
+)
+
 PACKAGE_SETS: dict[str, tuple[PackageSpec, ...]] = {
-    "train": PACKAGES, "calibration": CALIBRATION_PACKAGES, "wide": WIDE_PACKAGES,
+    "train": PACKAGES, "calibration": CALIBRATION_PACKAGES, "wide": WIDE_PACKAGES, "wide2": WIDE2_PACKAGES,
 }
 
 # Hand-reviewed on a contact sheet of every candidate: images the statistics let through that
@@ -129,10 +140,21 @@ EXCLUDE: dict[str, str] = {
     "kphotoalbum/pool_2": "underexposed",
     "tuxpaint-data/spiders_web": "mostly defocused background",
     "tuxpaint-data/sun_behind_leaves": "mostly defocused background",
+    "budgie-backgrounds/abstract-spiral": "black-and-white photograph",
+    "budgie-backgrounds/beacon-street-sunset": "sun glare and haze over the street: would teach haze as clean",
+    "budgie-backgrounds/ocean-waves": "painting",
+    "budgie-backgrounds/saturnian-profile": "space probe image, mostly black",
+    "budgie-backgrounds/tea-gardens": "mist over the hills: would teach haze as clean",
+    "budgie-backgrounds/valley-midnight": "vector art",
+    "budgie-backgrounds/waves-midnight": "vector art",
 }
 
 # Hand-reviewed real photographs that the statistics reject (smooth studio/bokeh backgrounds).
-INCLUDE: frozenset[str] = frozenset({"lomiri-wallpapers-16.04/free_by_Peter_Nerlich"})
+INCLUDE: frozenset[str] = frozenset({
+    "lomiri-wallpapers-16.04/free_by_Peter_Nerlich",
+    "budgie-backgrounds/extreme-desert-hike",
+    "budgie-backgrounds/piazza-gae-aulenti",
+})
 
 
 # The photos shipped with the pack for ``rnr demo`` and the example workflows: file stem -> corpus id.

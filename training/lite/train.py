@@ -67,6 +67,9 @@ class TrainConfig:
     grpo_sigma: float = 0.02
     grow_restorer: str = ""
     """JSON of larger restorer block counts, e.g. '{"middle_blocks": 4}' (training.lite.grow)."""
+    synth: str = ""
+    """JSON of training-batch settings that differ from :class:`~training.lite.data.SynthConfig`'s defaults,
+    e.g. '{"p_clean": 0.18, "p_soft": 0}' (:func:`synth_config`)."""
 
 
 class JsonlLog:
@@ -248,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         log.write({"event": "model", "kind": kind, "parameters": parameter_count(trainee.model),
                    "resumed_step": trainee.start_step})
     first_step = max(t.start_step for t in trainees.values())
-    synth = SynthConfig(batch=cfg.batch, crop=cfg.crop)
+    synth = synth_config(cfg)
     val = validation_batch(cfg.data, cfg.val_images, cfg.crop)
     data = loader(cfg.data, synth, cfg.workers, base_seed=cfg.seed * 10**8 + first_step * 1000)
     budget = cfg.minutes * 60.0 - cfg.export_minutes * 60.0 - (time.time() - start)
@@ -290,6 +293,26 @@ def main(argv: list[str] | None = None) -> int:
                   validation_batches=cfg.calib_batches, clean_images=cfg.calib_clean)
     log.write({"event": "done", "time_s": round(time.time() - start, 1)})
     return 0
+
+
+def synth_config(cfg: TrainConfig) -> SynthConfig:
+    """The training batches' :class:`SynthConfig`: its defaults, ``cfg.batch`` and ``cfg.crop``, then the
+    overrides in ``cfg.synth`` (a JSON object; lists become tuples). Unknown names are refused."""
+    overrides = {}
+    if cfg.synth:
+        try:
+            overrides = json.loads(cfg.synth)
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"--synth must be a JSON object of SynthConfig fields, got {cfg.synth!r}: {exc}") from exc
+        if not isinstance(overrides, dict):
+            raise SystemExit(f"--synth must be a JSON object of SynthConfig fields, got {cfg.synth!r}")
+        known = {f.name for f in fields(SynthConfig)} - {"batch", "crop"}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise SystemExit(f"--synth: unknown SynthConfig fields {unknown}; known: {sorted(known)} "
+                             "(batch and crop have their own options)")
+        overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    return SynthConfig(batch=cfg.batch, crop=cfg.crop, **overrides)
 
 
 def parse_args(argv: list[str] | None) -> TrainConfig:
