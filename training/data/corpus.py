@@ -3,6 +3,7 @@
     python -m training.data.corpus --out data/corpus            # fetch, filter, write photos + manifest
     python -m training.data.corpus --set calibration --out data/corpus_calibration
     python -m training.data.corpus --set wide --out data/corpus_wide   # more training photos
+    python -m training.data.corpus --set wide2 --out data/corpus_wide2 # more, from Debian trixie
     python -m training.data.corpus pack --src data/corpus --out data/packed --size 256 --max-mib 48
     python -m training.data.corpus samples --src data/corpus --out rnr/assets/samples
 
@@ -20,6 +21,12 @@ training nor the held-out split of the training corpus (its split and crops stay
 they were), used only to calibrate the lite reasoner's presence thresholds
 (``python -m training.lite.calibrate``). ``--set wide`` does it for :data:`WIDE_PACKAGES`: more
 training photos, packed together with the training corpus (``pack --src data/corpus data/corpus_wide``).
+``--set wide2`` does it for :data:`~training.data.packages.WIDE2_PACKAGES`, whose specs name another
+Debian ``suite`` (trixie) than this machine's: those ``.deb`` files come not from apt but from the
+archive itself (:func:`download_suite_debs`) along a verified chain of trust: ``dists/<suite>/InRelease``
+checked by ``gpgv`` against Debian's archive keyring, the ``main`` ``Packages.xz`` index checked
+against the SHA256 list of that signed text, and the ``.deb`` checked against the index's SHA256. Any
+failed check refuses the file; ``--debs DIR`` (with the ``.deb`` files already there) skips all downloads.
 
 The output is deterministic: packages, candidates and photos are processed in sorted order.
 The package lists and the hand-review tables are data in :mod:`training.data.packages`.
@@ -30,18 +37,26 @@ in ``rnr/assets/samples`` (:data:`SAMPLES`).
 from __future__ import annotations
 
 import argparse
+import datetime
+import email.utils
+import functools
 import hashlib
 import json
+import lzma
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from rnr.errors import RnRError
 from training.data.licences import resolve_licence
 from training.data.packages import (
     CALIBRATION_PACKAGES,
@@ -75,12 +90,29 @@ class Candidate:
     group: str
 
 
+DEBIAN_ARCHIVE = "http://deb.debian.org/debian"
+DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+_NO_NETWORK_HINT = "or pass --debs DIR with the .deb files already downloaded"
+
+
+class ArchiveError(RnRError):
+    """A package could not be fetched from a Debian suite, or a file failed its signature or hash check."""
+
+
 def _sh(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
 
 
-def download_debs(names: list[str], dest: Path) -> dict[str, Path]:
-    """``apt-get download`` each package into ``dest``; returns ``{package: .deb path}``."""
+def download_debs(names: list[str], dest: Path, suite: str = "", *, base_url: str = DEBIAN_ARCHIVE,
+                  keyring: Path | str = DEBIAN_KEYRING, log=print) -> dict[str, Path]:
+    """Download each package's ``.deb`` into ``dest``; returns ``{package: .deb path}``.
+
+    Without ``suite``: ``apt-get download`` (this machine's own release). With one (``"trixie"``):
+    from that suite of the Debian archive at ``base_url`` through its signed index
+    (:func:`download_suite_debs`), every file checked against the signed hashes.
+    """
+    if suite:
+        return download_suite_debs(names, suite, dest, base_url=base_url, keyring=keyring, log=log)
     dest.mkdir(parents=True, exist_ok=True)
     result = _sh(["apt-get", "download", *names], cwd=dest)
     if result.returncode != 0:
@@ -93,6 +125,307 @@ def download_debs(names: list[str], dest: Path) -> dict[str, Path]:
             "or pass --debs DIR with the .deb files already downloaded."
         )
     return find_debs(names, dest)
+
+
+def fetch_debs(specs: tuple[PackageSpec, ...] | list[PackageSpec], dest: Path, *, base_url: str = DEBIAN_ARCHIVE,
+               keyring: Path | str = DEBIAN_KEYRING, log=print) -> dict[str, Path]:
+    """The ``.deb`` of every spec in ``dest``: plain specs by ``apt-get download``, specs with a
+    ``suite`` from that suite's signed index (one :func:`download_debs` call per suite)."""
+    by_suite: dict[str, list[str]] = {}
+    for spec in specs:
+        by_suite.setdefault(spec.suite, []).append(spec.name)
+    debs: dict[str, Path] = {}
+    for suite, names in sorted(by_suite.items()):
+        debs.update(download_debs(sorted(names), dest, suite, base_url=base_url, keyring=keyring, log=log))
+    return debs
+
+
+# --- Packages of another Debian suite, through the archive's signed index ---------------------------
+
+def parse_release_sha256(release_text: str) -> dict[str, tuple[str, int]]:
+    """The ``SHA256:`` section of a Debian ``Release``/``InRelease`` text: ``{path: (sha256, size)}``.
+
+    Only the section's own lines (indented ``<hash> <size> <path>``) are read; other hash sections
+    (``MD5Sum:``) and fields are ignored. Raises :class:`ArchiveError` when there is no such section
+    or a line of it is malformed.
+    """
+    entries: dict[str, tuple[str, int]] = {}
+    in_section = found = False
+    for line in release_text.splitlines():
+        if line[:1] in (" ", "\t"):
+            if in_section:
+                parts = line.split()
+                if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{64}", parts[0]) or not parts[1].isdigit():
+                    raise ArchiveError(f"malformed line in the Release file's SHA256 section: {line.strip()!r}")
+                entries[parts[2]] = (parts[0], int(parts[1]))
+            continue
+        in_section = line.rstrip() == "SHA256:"
+        found = found or in_section
+    if not found:
+        raise ArchiveError("the Release file has no SHA256 section (only weaker hashes?); refusing to trust it")
+    return entries
+
+
+def release_fields(release_text: str) -> dict[str, str]:
+    """The single-line fields of a ``Release`` text (``Codename``, ``Suite``, ``Valid-Until`` ...)."""
+    fields = {}
+    for line in release_text.splitlines():
+        if line[:1] not in (" ", "\t", "") and ":" in line:
+            key, value = line.split(":", 1)
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def parse_stanzas(text: str, package: str | None = None) -> list[dict[str, str]]:
+    """The paragraphs of a Debian control-style text (``Packages``) as field dicts.
+
+    Continuation lines are joined to their field with newlines. With ``package``, only paragraphs
+    whose ``Package`` field is that name (a quick substring test skips the rest).
+    """
+    stanzas = []
+    for block in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")):
+        if package is not None and f"Package: {package}\n" not in block + "\n":
+            continue
+        fields: dict[str, str] = {}
+        key = None
+        for line in block.split("\n"):
+            if not line.strip():
+                continue
+            if line[:1] in (" ", "\t") and key is not None:
+                fields[key] += "\n" + line.strip()
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                fields[key] = value.strip()
+        if fields and (package is None or fields.get("Package") == package):
+            stanzas.append(fields)
+    return stanzas
+
+
+def _version_order(char: str) -> int:
+    if char == "" or char in "0123456789":
+        return 0
+    if char == "~":
+        return -1
+    if char.isascii() and char.isalpha():
+        return ord(char)
+    return ord(char) + 256
+
+
+def _compare_fragment(a: str, b: str) -> int:
+    """dpkg's ``verrevcmp``: alternate non-digit runs (``~`` first, letters before other signs) and numbers."""
+    i = j = 0
+    while i < len(a) or j < len(b):
+        while (i < len(a) and a[i] not in "0123456789") or (j < len(b) and b[j] not in "0123456789"):
+            ac = _version_order(a[i] if i < len(a) else "")
+            bc = _version_order(b[j] if j < len(b) else "")
+            if ac != bc:
+                return ac - bc
+            i, j = i + 1, j + 1
+        da = re.match(r"\d*", a[i:])[0]
+        db = re.match(r"\d*", b[j:])[0]
+        if int(da or 0) != int(db or 0):
+            return -1 if int(da or 0) < int(db or 0) else 1
+        i, j = i + len(da), j + len(db)
+    return 0
+
+
+def compare_debian_versions(a: str, b: str) -> int:
+    """Negative, zero or positive as Debian version ``a`` is older than, equal to or newer than ``b``
+    (epoch, upstream version, revision; the same order as ``dpkg --compare-versions``)."""
+
+    def split(v: str) -> tuple[int, str, str]:
+        epoch, _, rest = v.rpartition(":") if ":" in v else ("0", "", v)
+        upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
+        return int(epoch or 0), upstream, revision
+
+    ea, ua, ra = split(a.strip())
+    eb, ub, rb = split(b.strip())
+    if ea != eb:
+        return -1 if ea < eb else 1
+    return _compare_fragment(ua, ub) or _compare_fragment(ra, rb)
+
+
+def find_package_stanza(packages_text: str, package: str) -> dict[str, str] | None:
+    """The stanza of ``package`` in a ``Packages`` text, the newest version if several; ``None`` if absent.
+
+    Raises :class:`ArchiveError` when the stanza lacks ``Version``, ``Filename`` or ``SHA256``.
+    """
+    stanzas = parse_stanzas(packages_text, package)
+    if not stanzas:
+        return None
+    for stanza in stanzas:
+        lacking = [f for f in ("Version", "Filename", "SHA256") if not stanza.get(f)]
+        if lacking:
+            raise ArchiveError(f"the Packages index's stanza of {package} has no {', '.join(lacking)} field")
+    return max(stanzas, key=functools.cmp_to_key(lambda x, y: compare_debian_versions(x["Version"], y["Version"])))
+
+
+def _fetch(url: str, out: Path, sha256: str, size: int | None, what: str) -> Path:
+    """Download ``url`` to ``out`` (through ``out.part``), refusing it unless its SHA256 (and size) match."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(out.name + ".part")
+    digest, n_bytes = hashlib.sha256(), 0
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response, open(part, "wb") as f:
+            while chunk := response.read(1 << 20):
+                n_bytes += len(chunk)
+                if size is not None and n_bytes > size:
+                    break
+                digest.update(chunk)
+                f.write(chunk)
+    except (urllib.error.URLError, OSError) as exc:
+        part.unlink(missing_ok=True)
+        raise ArchiveError(f"could not download {what} from {url}: {exc}. Check that the archive is reachable, "
+                           f"{_NO_NETWORK_HINT}") from exc
+    if (size is not None and n_bytes != size) or digest.hexdigest() != sha256:
+        part.unlink(missing_ok=True)
+        got = f"more than {size} bytes" if size is not None and n_bytes > size else f"{n_bytes} bytes"
+        raise ArchiveError(
+            f"{what} from {url} does not match the signed index: got {got} with SHA256 "
+            f"{digest.hexdigest() if size is None or n_bytes <= size else '(not computed)'}, expected "
+            f"{size if size is not None else '?'} bytes with SHA256 {sha256}. The download is corrupt or was tampered "
+            f"with; it was deleted. Try again later (a mirror may be mid-update), {_NO_NETWORK_HINT}"
+        )
+    part.replace(out)
+    return out
+
+
+def verified_release(suite: str, *, base_url: str = DEBIAN_ARCHIVE, keyring: Path | str = DEBIAN_KEYRING,
+                     work: Path) -> str:
+    """Download ``dists/<suite>/InRelease`` into ``work``, verify its signature with ``gpgv`` against
+    ``keyring`` and return the signed text (as gpgv wrote it, so nothing outside the signature is read).
+
+    Refuses (:class:`ArchiveError`) when gpgv or the keyring is missing, no signature is good, any is bad,
+    or the Release names another suite.
+    """
+    gpgv = shutil.which("gpgv")
+    if gpgv is None:
+        raise ArchiveError(f"gpgv is not installed, so the {suite} index cannot be verified: install it "
+                           f"(apt-get install gpgv), {_NO_NETWORK_HINT}")
+    keyring = Path(keyring).resolve()
+    if not keyring.is_file():
+        raise ArchiveError(f"the keyring {keyring} does not exist: install Debian's archive keys "
+                           f"(apt-get install debian-archive-keyring), {_NO_NETWORK_HINT}")
+    url = f"{base_url.rstrip('/')}/dists/{suite}/InRelease"
+    signed, plain = work / f"{suite}_InRelease", work / f"{suite}_Release"
+    signed.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            signed.write_bytes(response.read(64 << 20))
+    except (urllib.error.URLError, OSError) as exc:
+        raise ArchiveError(f"could not download the {suite} index {url}: {exc}. Check the suite name and that "
+                           f"the archive is reachable, {_NO_NETWORK_HINT}") from exc
+    plain.unlink(missing_ok=True)
+    result = subprocess.run(
+        [gpgv, "--keyring", str(keyring), "--status-fd", "1", "--output", str(plain), str(signed)],
+        capture_output=True, text=True, check=False,
+    )
+    status = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("[GNUPG:] ") and
+              len(line.split()) > 1]
+    bad = [s for s in status if s in ("BADSIG", "EXPKEYSIG", "REVKEYSIG")]
+    if bad or "VALIDSIG" not in status or not plain.is_file():
+        why = (f"a bad signature ({', '.join(sorted(set(bad)))})" if bad
+               else "no valid signature by a key in the keyring")
+        raise ArchiveError(
+            f"refusing the {suite} index {url}: gpgv found {why} (gpgv exit {result.returncode}: "
+            f"{result.stderr.strip()[-300:]}). It may be tampered with or signed by keys newer than {keyring}: "
+            f"update debian-archive-keyring, {_NO_NETWORK_HINT}"
+        )
+    text = plain.read_text(encoding="utf-8", errors="replace")
+    fields = release_fields(text)
+    if suite not in (fields.get("Codename"), fields.get("Suite")):
+        raise ArchiveError(f"the signed index at {url} is for suite {fields.get('Suite')!r} / codename "
+                           f"{fields.get('Codename')!r}, not {suite!r}; refusing it ({_NO_NETWORK_HINT})")
+    valid_until = fields.get("Valid-Until")
+    if valid_until:
+        expiry = email.utils.parsedate_to_datetime(valid_until)
+        if expiry < datetime.datetime.now(datetime.timezone.utc):
+            raise ArchiveError(f"the signed {suite} index at {url} expired on {valid_until} (a stale mirror?); "
+                               f"try again later or another mirror, {_NO_NETWORK_HINT}")
+    return text
+
+
+def suite_stanzas(release_text: str, names: list[str], suite: str, *, base_url: str = DEBIAN_ARCHIVE,
+                  work: Path, architectures: tuple[str, ...] = ("all", "amd64"), log=print) -> dict[str, dict[str, str]]:
+    """The ``Packages`` stanza (newest version) of each package in ``names``, from the ``main`` indices of
+    ``architectures`` in turn (``Architecture: all`` first), each index checked against the Release's SHA256
+    list (fetched by hash where the Release offers it, else, or when that fails, by name).
+
+    An index that cannot be fetched or fails its check is never read: the next architecture's is tried
+    (Debian's per-architecture indices list the ``all`` packages too) and ``log`` says so. Raises
+    :class:`ArchiveError` naming the packages and the suite when some are in no verified index, with the
+    reasons of the indices that were refused.
+    """
+    hashes = parse_release_sha256(release_text)
+    by_hash = release_fields(release_text).get("Acquire-By-Hash", "").lower() == "yes"
+    found: dict[str, dict[str, str]] = {}
+    refused: list[str] = []
+    for arch in architectures:
+        remaining = [n for n in names if n not in found]
+        if not remaining:
+            break
+        path = f"main/binary-{arch}/Packages.xz"
+        if path not in hashes:
+            refused.append(f"{path} is not listed in the signed Release")
+            continue
+        sha256, size = hashes[path]
+        urls = [f"{base_url.rstrip('/')}/dists/{suite}/{path}"]
+        if by_hash:
+            urls.insert(0, f"{base_url.rstrip('/')}/dists/{suite}/main/binary-{arch}/by-hash/SHA256/{sha256}")
+        index = None
+        for url in urls:
+            try:
+                index = _fetch(url, work / f"{suite}_{arch}_Packages.xz", sha256, size, f"the {suite} index {path}")
+                break
+            except ArchiveError as exc:
+                error = exc
+        if index is None:
+            refused.append(str(error))
+            if log is not None:
+                log(f"skipping the {suite} index {path}: {error}")
+            continue
+        try:
+            text = lzma.decompress(index.read_bytes()).decode("utf-8", errors="replace")
+        except lzma.LZMAError as exc:
+            raise ArchiveError(f"the {suite} index {path} matches its signed hash but is not valid xz: {exc}") from exc
+        for name in remaining:
+            stanza = find_package_stanza(text, name)
+            if stanza is not None:
+                found[name] = stanza
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ArchiveError(
+            f"package(s) {', '.join(missing)} not found in Debian {suite} (main, architectures "
+            f"{', '.join(architectures)}) at {base_url}"
+            + (f"; indices refused: {' | '.join(refused)}" if refused else "")
+            + f". Check the name and the suite in training/data/packages.py, {_NO_NETWORK_HINT}"
+        )
+    return found
+
+
+def download_suite_debs(names: list[str], suite: str, dest: Path, *, base_url: str = DEBIAN_ARCHIVE,
+                        keyring: Path | str = DEBIAN_KEYRING, log=print) -> dict[str, Path]:
+    """Download the newest ``.deb`` of each package of Debian ``suite`` into ``dest`` with a verified chain of
+    trust: ``InRelease`` signature (gpgv, ``keyring``) -> SHA256 of ``Packages.xz`` -> SHA256 of the ``.deb``.
+    Returns ``{package: .deb path}``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rnr-suite-") as work:
+        work = Path(work)
+        release = verified_release(suite, base_url=base_url, keyring=keyring, work=work)
+        stanzas = suite_stanzas(release, names, suite, base_url=base_url, work=work, log=log)
+    return {name: fetch_stanza_deb(stanzas[name], suite, dest, base_url=base_url) for name in names}
+
+
+def fetch_stanza_deb(stanza: dict[str, str], suite: str, dest: Path, *, base_url: str = DEBIAN_ARCHIVE) -> Path:
+    """Download the ``.deb`` a ``Packages`` stanza names into ``dest``, checked against its SHA256 (and Size)."""
+    name, filename = stanza["Package"], stanza["Filename"]
+    file = Path(filename).name
+    if not filename.startswith("pool/") or ".." in filename.split("/") or not re.fullmatch(
+            rf"{re.escape(name)}_[^/]+\.deb", file):
+        raise ArchiveError(f"the {suite} index gives {name} an unexpected Filename {filename!r}; refusing it")
+    size = int(stanza["Size"]) if stanza.get("Size", "").isdigit() else None
+    return _fetch(f"{base_url.rstrip('/')}/{filename}", dest / file, stanza["SHA256"].lower(), size,
+                  f"{file} ({name} {stanza['Version']} of {suite})")
 
 
 def find_debs(names: list[str], folder: Path) -> dict[str, Path]:
@@ -236,7 +569,7 @@ def build_corpus(out: Path, debs_dir: Path | None = None, max_side: int = 2048, 
     photos, rejected, packages = [], [], {}
     with tempfile.TemporaryDirectory(prefix="rnr-corpus-") as tmp:
         tmp = Path(tmp)
-        debs = find_debs(names, debs_dir) if debs_dir else download_debs(names, tmp / "debs")
+        debs = find_debs(names, debs_dir) if debs_dir else fetch_debs(specs, tmp / "debs", log=log)
         missing = sorted(set(names) - set(debs))
         if missing:
             raise RuntimeError(f"no .deb found for {missing} in {debs_dir or tmp / 'debs'}")
