@@ -228,8 +228,12 @@ def test_synth_overrides_change_only_the_named_batch_settings():
     assert (synth.batch, synth.crop, synth.p_clean, synth.soft_sigma) == (6, 64, 0.18, (0.2, 0.3))
     assert synth.p_soft == SynthConfig().p_soft and synth.visible_rms == SynthConfig().visible_rms
     assert train.synth_config(train.parse_args([])) == SynthConfig()
+    assert train.synth_config(train.parse_args(["--synth", '{"p_soft": 0, "types": ["haze", "rain"]}'])).types == ("haze", "rain")
     for bad, says in (('{"p_clen": 0.1}', "unknown SynthConfig fields ['p_clen']"), ('{"batch": 4}', "own options"),
-                      ("[1, 2]", "JSON object"), ("{p_clean: 1}", "JSON object")):
+                      ("[1, 2]", "JSON object"), ("{p_clean: 1}", "JSON object"),
+                      ('{"p_clean": "0.2"}', "p_clean must be like its default 0.22, got '0.2'"),
+                      ('{"soft_sigma": [0.2]}', "soft_sigma must be like its default (0.3, 0.5)"),
+                      ('{"types": ["haze", 3]}', "types must be like its default")):
         with pytest.raises(SystemExit, match=re.escape(says)):
             train.synth_config(train.parse_args(["--synth", bad]))
 

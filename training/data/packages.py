@@ -1,7 +1,8 @@
 """Which Debian packages and photos the clean-photo corpus uses: pure data, no I/O.
 
 :data:`PACKAGES` is the training corpus, :data:`CALIBRATION_PACKAGES` the lite reasoner's threshold
-calibration photos and :data:`WIDE_PACKAGES` more training photos (:data:`PACKAGE_SETS` names them for
+calibration photos, :data:`WIDE_PACKAGES` and :data:`WIDE2_PACKAGES` (from Debian trixie) more training
+photos (:data:`PACKAGE_SETS` names them for
 ``python -m training.data.corpus --set``); :data:`EXCLUDE` and :data:`INCLUDE` are the hand review of
 what the photo statistics decide; :data:`SAMPLES` are the photos shipped in ``rnr/assets/samples``.
 :mod:`training.data.corpus` fetches, filters and writes them.

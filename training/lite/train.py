@@ -4,13 +4,15 @@
     python -m training.lite.train --stage restorer --minutes 4 --resume out/lite --out out/lite2
     python -m training.lite.train --stage grpo --minutes 2 --resume out/lite2 --out out/lite3
     python -m training.lite.train --stage restorer --resume out/lite --grow-restorer '{"middle_blocks": 6}' --out out/lite4
+    python -m training.lite.train --stage both --resume out/lite4 --synth '{"p_clean": 0.18}' --out out/lite5
 
 ``--stage both`` trains the two networks side by side on the same batches (one data pipeline). Runs
 resume from a folder of checkpoints (``ckpt_reasoner.safetensors``, ``ckpt_restorer.safetensors``) or
 of exported weights. Every run writes a loss log (``log_<stage>.jsonl``), checkpoints and, at the end,
 exported weights (``lite_reasoner.safetensors``, ``lite_restorer.safetensors`` plus JSON) with the
 reasoner's presence thresholds calibrated on fresh validation batches. ``--grow-restorer`` adds
-residual blocks to the restorer it resumes (:mod:`training.lite.grow`), starting as the same function.
+residual blocks to the restorer it resumes (:mod:`training.lite.grow`), starting as the same function;
+``--synth`` changes how batches are drawn (:class:`~training.lite.data.SynthConfig` fields, as JSON).
 """
 
 from __future__ import annotations
@@ -311,6 +313,19 @@ def synth_config(cfg: TrainConfig) -> SynthConfig:
         if unknown:
             raise SystemExit(f"--synth: unknown SynthConfig fields {unknown}; known: {sorted(known)} "
                              "(batch and crop have their own options)")
+        defaults = SynthConfig()
+        for key, value in overrides.items():
+            default = getattr(defaults, key)
+            if isinstance(default, tuple) and all(isinstance(d, str) for d in default):
+                ok = isinstance(value, list) and bool(value) and set(value) <= set(default)
+            elif isinstance(default, tuple):
+                ok = isinstance(value, list) and len(value) == len(default) and all(
+                    isinstance(v, type(d)) or (isinstance(d, float) and isinstance(v, int)) for v, d in zip(value, default))
+            else:
+                ok = isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int))
+            if not ok or isinstance(value, bool) != isinstance(default, bool):
+                raise SystemExit(f"--synth: {key} must be like its default {default!r}"
+                                 f"{' (a non-empty subset)' if key == 'types' else ''}, got {value!r}")
         overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     return SynthConfig(batch=cfg.batch, crop=cfg.crop, **overrides)
 
