@@ -201,48 +201,12 @@ def parse_stanzas(text: str, package: str | None = None) -> list[dict[str, str]]
     return stanzas
 
 
-def _version_order(char: str) -> int:
-    if char == "" or char in "0123456789":
-        return 0
-    if char == "~":
-        return -1
-    if char.isascii() and char.isalpha():
-        return ord(char)
-    return ord(char) + 256
-
-
-def _compare_fragment(a: str, b: str) -> int:
-    """dpkg's ``verrevcmp``: alternate non-digit runs (``~`` first, letters before other signs) and numbers."""
-    i = j = 0
-    while i < len(a) or j < len(b):
-        while (i < len(a) and a[i] not in "0123456789") or (j < len(b) and b[j] not in "0123456789"):
-            ac = _version_order(a[i] if i < len(a) else "")
-            bc = _version_order(b[j] if j < len(b) else "")
-            if ac != bc:
-                return ac - bc
-            i, j = i + 1, j + 1
-        da = re.match(r"\d*", a[i:])[0]
-        db = re.match(r"\d*", b[j:])[0]
-        if int(da or 0) != int(db or 0):
-            return -1 if int(da or 0) < int(db or 0) else 1
-        i, j = i + len(da), j + len(db)
-    return 0
-
-
 def compare_debian_versions(a: str, b: str) -> int:
-    """Negative, zero or positive as Debian version ``a`` is older than, equal to or newer than ``b``
-    (epoch, upstream version, revision; the same order as ``dpkg --compare-versions``)."""
-
-    def split(v: str) -> tuple[int, str, str]:
-        epoch, _, rest = v.rpartition(":") if ":" in v else ("0", "", v)
-        upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
-        return int(epoch or 0), upstream, revision
-
-    ea, ua, ra = split(a.strip())
-    eb, ub, rb = split(b.strip())
-    if ea != eb:
-        return -1 if ea < eb else 1
-    return _compare_fragment(ua, ub) or _compare_fragment(ra, rb)
+    """Negative, zero or positive as Debian version ``a`` is older than, equal to or newer than ``b``:
+    dpkg's own order (``dpkg --compare-versions``; dpkg unpacks the packages anyway)."""
+    if _sh(["dpkg", "--compare-versions", a, "eq", b]).returncode == 0:
+        return 0
+    return -1 if _sh(["dpkg", "--compare-versions", a, "lt", b]).returncode == 0 else 1
 
 
 def find_package_stanza(packages_text: str, package: str) -> dict[str, str] | None:
