@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import save_file
 
 from rnr.lite.nets import LiteReasonerNet, ReasonerConfig
 from rnr.lite.weights import default_path, read_metadata
-from training.lite.calibrate import GRID, choose_thresholds, collect
+from training.lite.calibrate import (
+    GRID,
+    GROUPS,
+    choose_thresholds,
+    collect,
+    draw_config,
+)
+from training.lite.data import synthesize
 
 
 def _synthetic(seed: int = 0):
@@ -55,6 +63,27 @@ def test_collect_is_seeded(tmp_path):
     assert set(first) == {"probabilities", "present", "clean_probabilities"}
     assert first["probabilities"].shape == (3, 4) and first["clean_probabilities"].shape == (3, 4)
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_groups_draw_cycles_through_the_evaluation_groups():
+    generator = torch.Generator().manual_seed(1)
+    pool = (torch.rand(4, 3, 64, 64, generator=generator) * 255).round().to(torch.uint8)
+    seen = []
+    for k in range(len(GROUPS) + 1):
+        types = synthesize(pool, 100 + k, draw_config("groups", k, batch=6, crop=64))["types"]
+        group = GROUPS[k % len(GROUPS)]
+        seen.append(group)
+        if group == "clean":
+            assert all(t == [] for t in types)
+        elif group == "mixture":
+            assert all(len(t) in (2, 3) and len(set(t)) == len(t) for t in types)
+        else:
+            assert all(t == [group] for t in types)
+    assert seen == [*GROUPS, "haze"]
+    # The training draw keeps training's mixtures of up to four types and its clean share.
+    assert draw_config("training", 3, batch=6, crop=64).mix_weights == (0.45, 0.3, 0.18, 0.07)
+    with pytest.raises(ValueError, match="draw must be one of training, groups"):
+        draw_config("held-out", 0, batch=6, crop=64)
 
 
 def test_shipped_thresholds_are_the_recorded_calibration():

@@ -6,9 +6,12 @@ The thresholds written by :mod:`training.lite.export` were chosen on train-split
 network is over-confident (it flags almost nothing clean there), so they are too low for unseen
 photos. This entry draws batches from the crops of a separate calibration corpus
 (``python -m training.data.corpus --set calibration``, packed with ``--heldout 0``): degraded
-batches exactly as in training (:class:`training.lite.data.SynthConfig` defaults: all four types,
-mixtures of up to four, severities 10-100, colour/rescale/JPEG augmentation) and clean batches
-(``p_clean=1``, JPEG-like compression on 30 % of them, as the export calibration did).
+batches in the groups of the held-out evaluation (``--draw groups``, the default: one batch each of
+haze, rain, noise and blur alone, mixtures of 2-3 types and clean crops, in turn; severities 10-100,
+colour/rescale/JPEG augmentation as in training) or exactly as in training (``--draw training``:
+mixtures of up to four types, so that each type is present in about 47 % of the samples, which pulls
+F1-best thresholds down), and clean batches (``p_clean=1``, JPEG-like compression on 30 % of them,
+as the export calibration did).
 :func:`choose_thresholds` then starts from each degradation's F1-best threshold and raises
 thresholds greedily (the raise that costs least F1 per clean crop it unflags) until at most
 ``--max-clean-rate`` of the clean calibration crops get any flag, then refines them one type at a
@@ -135,14 +138,35 @@ def choose_thresholds(probabilities: torch.Tensor, present: torch.Tensor, clean_
     return [round(t, 4) for t in thresholds], report
 
 
+DRAWS = ("training", "groups")
+GROUPS = ("haze", "rain", "noise", "blur", "mixture", "clean")
+
+
+def draw_config(draw: str, k: int, batch: int, crop: int) -> SynthConfig:
+    """How degraded batch ``k`` is drawn: ``"training"`` as in training (mixtures of up to four types, 22 %
+    clean); ``"groups"`` one group per batch in turn, as the held-out evaluation groups its samples (each
+    type alone, mixtures of 2-3 types, clean), so that every type is present as often as it is there."""
+    if draw == "training":
+        return SynthConfig(batch=batch, crop=crop)
+    if draw != "groups":
+        raise ValueError(f"draw must be one of {', '.join(DRAWS)}, got {draw!r}")
+    group = GROUPS[k % len(GROUPS)]
+    if group == "clean":
+        return SynthConfig(batch=batch, crop=crop, p_clean=1.0)
+    if group == "mixture":
+        return SynthConfig(batch=batch, crop=crop, p_clean=0.0, mix_weights=(0.0, 0.5, 0.5))
+    return SynthConfig(batch=batch, crop=crop, p_clean=0.0, types=(group,), mix_weights=(1.0,))
+
+
 def collect(model: torch.nn.Module, data: Path, batches: int, clean_batches: int, batch: int = 32, crop: int = 256,
-            device: torch.device | None = None, log=print) -> dict[str, torch.Tensor]:
-    """Presence probabilities of seeded degraded and clean batches drawn from all crops of ``data``."""
+            device: torch.device | None = None, log=print, draw: str = "groups") -> dict[str, torch.Tensor]:
+    """Presence probabilities of seeded degraded (drawn as ``draw`` says, :func:`draw_config`) and clean
+    batches drawn from all crops of ``data``."""
     device = device or torch.device("cpu")
     pool = load_crops(data, "all")
     probabilities, present, clean_probs = [], [], []
     for k in range(batches):
-        b = synthesize(pool, SEED_BASE + k, SynthConfig(batch=batch, crop=crop))
+        b = synthesize(pool, SEED_BASE + k, draw_config(draw, k, batch, crop))
         probabilities.append(reasoner_probabilities(model, b["degraded"], device))
         present.append(torch.as_tensor(b["truth"]["present"]))
         log(f"degraded batch {k + 1}/{batches}")
@@ -169,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default="", help="lite reasoner weights (default: the shipped ones)")
     parser.add_argument("--batches", type=int, default=24, help="degraded batches of 32")
     parser.add_argument("--clean-batches", type=int, default=24, help="clean batches of 32")
+    parser.add_argument("--draw", choices=DRAWS, default="groups",
+                        help="how degraded batches are drawn: as in training, or in the held-out evaluation's groups")
     parser.add_argument("--max-clean-rate", type=float, default=0.05, help="largest share of clean crops with any flag")
     parser.add_argument("--cache", type=Path, default=None, help="keep the probabilities here (safetensors) and reuse them")
     parser.add_argument("--json", type=Path, default=None, help="write the calibration report here")
@@ -187,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         probs = load_file(str(args.cache))
         print(f"probabilities from {args.cache}")
     if probs is None:
-        probs = collect(model, args.data, args.batches, args.clean_batches)
+        probs = collect(model, args.data, args.batches, args.clean_batches, draw=args.draw)
         if args.cache is not None:
             from safetensors.torch import save_file
             args.cache.parent.mkdir(parents=True, exist_ok=True)
