@@ -1,4 +1,4 @@
-"""The lite restorer: a 1.3 M-parameter UNet conditioned on the diagnosis by feature-wise modulation.
+"""The lite restorer: a 2.9 M-parameter UNet conditioned on the diagnosis by feature-wise modulation.
 
 Every diagnosis is encoded into a fixed vector (:func:`rnr.lite.condition.encode_condition`) that
 scales and shifts the features of every block, so editing the diagnosis edits the result: a
