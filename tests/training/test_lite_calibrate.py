@@ -9,13 +9,14 @@ import torch
 from safetensors.torch import save_file
 
 from rnr.lite.nets import LiteReasonerNet, ReasonerConfig
-from rnr.lite.weights import default_path, read_metadata
+from rnr.lite.weights import default_path, read_metadata, save_network
 from training.lite.calibrate import (
     GRID,
     GROUPS,
     choose_thresholds,
     collect,
     draw_config,
+    main,
 )
 from training.lite.data import synthesize
 
@@ -84,6 +85,35 @@ def test_groups_draw_cycles_through_the_evaluation_groups():
     assert draw_config("training", 3, batch=6, crop=64).mix_weights == (0.45, 0.3, 0.18, 0.07)
     with pytest.raises(ValueError, match="draw must be one of training, groups"):
         draw_config("held-out", 0, batch=6, crop=64)
+
+
+def test_a_cache_of_another_draw_or_network_is_refused(tmp_path, capsys):
+    generator = torch.Generator().manual_seed(2)
+    images = (torch.rand(2, 256, 256, 3, generator=generator) * 255).round().to(torch.uint8)
+    pack = tmp_path / "crops_256.safetensors"
+    save_file({"images": images, "heldout": torch.zeros(2, dtype=torch.uint8)}, str(pack))
+    torch.manual_seed(0)
+    net = LiteReasonerNet(ReasonerConfig(global_size=32, crop_size=24, global_widths=(8,), local_widths=(8,),
+                                         head_hidden=16)).eval()
+    weights = save_network(net, "lite_reasoner", tmp_path / "w" / "lite_reasoner.safetensors",
+                           {"thresholds": [0.5, 0.5, 0.5, 0.5]})
+    cache = tmp_path / "probs.safetensors"
+    args = ["--data", str(pack), "--weights", str(weights), "--batches", "1", "--clean-batches", "1", "--cache", str(cache)]
+    assert main(args) == 0 and cache.is_file()
+    first = capsys.readouterr().out
+    assert "degraded batch 1/1" in first
+    # Same network, data and draw: the cached probabilities are reused, giving the same thresholds.
+    assert main(args) == 0
+    again = capsys.readouterr().out
+    assert "probabilities from" in again and "degraded batch" not in again
+    assert again.split('"thresholds"')[1] == first.split('"thresholds"')[1]
+    with pytest.raises(SystemExit, match=r"holds probabilities of another calibration \(draw: 'groups' there, 'training' now\)"):
+        main(args + ["--draw", "training"])
+    with torch.no_grad():
+        net.head[-1].bias.add_(0.3)
+    save_network(net, "lite_reasoner", weights, {"thresholds": [0.5, 0.5, 0.5, 0.5]})
+    with pytest.raises(SystemExit, match="network_sha256"):
+        main(args)
 
 
 def test_shipped_thresholds_are_the_recorded_calibration():

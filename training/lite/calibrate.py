@@ -39,6 +39,7 @@ from rnr.diagnosis import DEGRADATIONS
 from rnr.lite.weights import load_network, read_metadata, resolve_path, save_network
 
 from .data import SynthConfig, load_crops, synthesize
+from .evaluate import GROUPS
 from .export import flag_counts, flag_f1, reasoner_probabilities
 
 DEFAULT_DATA = Path("data/packed_calibration/crops_256.safetensors")
@@ -139,7 +140,6 @@ def choose_thresholds(probabilities: torch.Tensor, present: torch.Tensor, clean_
 
 
 DRAWS = ("training", "groups")
-GROUPS = ("haze", "rain", "noise", "blur", "mixture", "clean")
 
 
 def draw_config(draw: str, k: int, batch: int, crop: int) -> SynthConfig:
@@ -178,6 +178,31 @@ def collect(model: torch.nn.Module, data: Path, batches: int, clean_batches: int
             "clean_probabilities": torch.cat(clean_probs)}
 
 
+def cache_key(model: torch.nn.Module, data_sha256: str, draw: str, batches: int, clean_batches: int) -> dict[str, str]:
+    """What a probability cache was computed from: the network's tensors, the data and how it was drawn."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return {"network_sha256": digest.hexdigest(), "data_sha256": data_sha256, "draw": draw,
+            "batches": str(batches), "clean_batches": str(clean_batches)}
+
+
+def load_cache(path: Path, key: dict[str, str]) -> dict[str, torch.Tensor]:
+    """The probabilities cached at ``path``; refused when they were computed from anything else than ``key``."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as handle:
+        cached = handle.metadata() or {}
+    differ = sorted(k for k in key if cached.get(k) != key[k])
+    if differ:
+        seen = ", ".join(f"{k}: {cached.get(k, 'not recorded')!r} there, {key[k]!r} now" for k in differ)
+        raise SystemExit(f"--cache {path} holds probabilities of another calibration ({seen}); "
+                         "delete it or give another --cache file")
+    return load_file(str(path))
+
+
 def _photos(data: Path) -> list[str]:
     manifest = data.parent / "manifest.json"
     if not manifest.is_file():
@@ -207,17 +232,18 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--data {args.data} looks like held-out data; calibrate on the calibration photos only")
     model, meta = load_network("lite_reasoner", path, "cpu")
     model = model.float().eval()
+    data_sha256 = hashlib.sha256(args.data.read_bytes()).hexdigest() if args.data.is_file() else ""
+    key = cache_key(model, data_sha256, args.draw, args.batches, args.clean_batches)
     probs = None
     if args.cache is not None and args.cache.is_file():
-        from safetensors.torch import load_file
-        probs = load_file(str(args.cache))
+        probs = load_cache(args.cache, key)
         print(f"probabilities from {args.cache}")
     if probs is None:
         probs = collect(model, args.data, args.batches, args.clean_batches, draw=args.draw)
         if args.cache is not None:
             from safetensors.torch import save_file
             args.cache.parent.mkdir(parents=True, exist_ok=True)
-            save_file({k: v.contiguous() for k, v in probs.items()}, str(args.cache))
+            save_file({k: v.contiguous() for k, v in probs.items()}, str(args.cache), metadata=key)
     thresholds, report = choose_thresholds(probs["probabilities"], probs["present"], probs["clean_probabilities"],
                                            args.max_clean_rate)
     old = list(meta.get("thresholds", []))
@@ -227,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     record = {"command": "python -m training.lite.calibrate " + shlex.join(argv), "date": date,
               "data": str(args.data),
-              "data_sha256": hashlib.sha256(args.data.read_bytes()).hexdigest() if args.data.is_file() else "",
+              "data_sha256": data_sha256,
               "photos": _photos(args.data),
               "samples": {"degraded": len(probs["probabilities"]), "clean": len(probs["clean_probabilities"])},
               "method": "training.lite.calibrate.choose_thresholds: F1-best per type, greedy raises until "
