@@ -51,14 +51,20 @@ def test_choose_thresholds_meets_clean_rate_keeps_f1_and_is_deterministic():
     assert all(t in GRID for t in loose)
 
 
-def test_collect_is_seeded(tmp_path):
-    generator = torch.Generator().manual_seed(0)
-    images = (torch.rand(3, 128, 128, 3, generator=generator) * 255).round().to(torch.uint8)
-    path = tmp_path / "crops_128.safetensors"
-    save_file({"images": images, "heldout": torch.zeros(3, dtype=torch.uint8)}, str(path))
+def _pack_and_net(tmp_path, crops: int, size: int, seed: int):
+    """A pack of ``crops`` random ``size``-px crops and a tiny seeded lite reasoner."""
+    generator = torch.Generator().manual_seed(seed)
+    images = (torch.rand(crops, size, size, 3, generator=generator) * 255).round().to(torch.uint8)
+    path = tmp_path / f"crops_{size}.safetensors"
+    save_file({"images": images, "heldout": torch.zeros(crops, dtype=torch.uint8)}, str(path))
     torch.manual_seed(0)
     net = LiteReasonerNet(ReasonerConfig(global_size=32, crop_size=24, global_widths=(8,), local_widths=(8,),
                                          head_hidden=16)).eval()
+    return path, net
+
+
+def test_collect_is_seeded(tmp_path):
+    path, net = _pack_and_net(tmp_path, crops=3, size=128, seed=0)
     first = collect(net, path, batches=1, clean_batches=1, batch=3, crop=96, log=lambda *_: None)
     second = collect(net, path, batches=1, clean_batches=1, batch=3, crop=96, log=lambda *_: None)
     assert set(first) == {"probabilities", "present", "clean_probabilities"}
@@ -88,13 +94,7 @@ def test_groups_draw_cycles_through_the_evaluation_groups():
 
 
 def test_a_cache_of_another_draw_or_network_is_refused(tmp_path, capsys):
-    generator = torch.Generator().manual_seed(2)
-    images = (torch.rand(2, 256, 256, 3, generator=generator) * 255).round().to(torch.uint8)
-    pack = tmp_path / "crops_256.safetensors"
-    save_file({"images": images, "heldout": torch.zeros(2, dtype=torch.uint8)}, str(pack))
-    torch.manual_seed(0)
-    net = LiteReasonerNet(ReasonerConfig(global_size=32, crop_size=24, global_widths=(8,), local_widths=(8,),
-                                         head_hidden=16)).eval()
+    pack, net = _pack_and_net(tmp_path, crops=2, size=256, seed=2)
     weights = save_network(net, "lite_reasoner", tmp_path / "w" / "lite_reasoner.safetensors",
                            {"thresholds": [0.5, 0.5, 0.5, 0.5]})
     cache = tmp_path / "probs.safetensors"
