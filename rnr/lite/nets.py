@@ -184,6 +184,23 @@ class ReasonerConfig:
     local_widths: tuple[int, ...] = (32, 48, 96, 160)
     head_hidden: int = 256
     output_dim: int = OUTPUT_DIM
+    global_blocks: tuple[int, ...] = ()
+    """Residual blocks per stage of the global branch, one number per width (``()``: one per stage)."""
+    local_blocks: tuple[int, ...] = ()
+    """Residual blocks per stage of the crop branch (``()``: one per stage)."""
+
+    def __post_init__(self) -> None:
+        for widths, blocks, name in ((self.global_widths, self.global_blocks, "global_blocks"),
+                                     (self.local_widths, self.local_blocks, "local_blocks")):
+            if blocks and (len(blocks) != len(widths) or any(not isinstance(n, int) or n < 1 for n in blocks)):
+                raise ValueError(f"ReasonerConfig.{name} must give at least one block for each of the {len(widths)} "
+                                 f"stages, got {blocks!r}")
+
+    def blocks(self, branch: str) -> tuple[int, ...]:
+        """Residual blocks per stage of ``branch`` ('global' or 'local')."""
+        widths, blocks = ((self.global_widths, self.global_blocks) if branch == "global"
+                          else (self.local_widths, self.local_blocks))
+        return blocks or (1,) * len(widths)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -191,7 +208,7 @@ class ReasonerConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "ReasonerConfig":
         data = dict(data)
-        for key in ("global_widths", "local_widths"):
+        for key in ("global_widths", "local_widths", "global_blocks", "local_blocks"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
@@ -209,15 +226,30 @@ class _ResidualConv(nn.Module):
 
 
 class _Branch(nn.Module):
-    """Stride-1 stem (keeps pixel-level statistics), then stride-2 stages; mean and max pooled."""
+    """Stride-1 stem (keeps pixel-level statistics), then stride-2 stages; mean and max pooled.
 
-    def __init__(self, widths: tuple[int, ...]) -> None:
+    Each stage is a convolution, GELU and ``blocks[i]`` residual blocks, in one flat ``body``.
+    """
+
+    def __init__(self, widths: tuple[int, ...], blocks: tuple[int, ...] | None = None) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 3, padding=1), nn.GELU(), _ResidualConv(widths[0])]
-        for c_in, c_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.GELU(), _ResidualConv(c_out)]
+        blocks = blocks or (1,) * len(widths)
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip((3, *widths[:-1]), widths)):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=1 if i == 0 else 2, padding=1), nn.GELU()]
+            layers += [_ResidualConv(c_out) for _ in range(blocks[i])]
         self.body = nn.Sequential(*layers)
         self.out_dim = 2 * widths[-1]
+
+    def stages(self) -> list[tuple[nn.Conv2d, list[_ResidualConv]]]:
+        """(convolution, residual blocks) of each stage, in order."""
+        stages: list[tuple[nn.Conv2d, list[_ResidualConv]]] = []
+        for layer in self.body:
+            if isinstance(layer, nn.Conv2d):
+                stages.append((layer, []))
+            elif isinstance(layer, _ResidualConv):
+                stages[-1][1].append(layer)
+        return stages
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Centre the input so that the first layer sees contrast, not the mean level, as most of its input.
@@ -234,8 +266,8 @@ class LiteReasonerNet(nn.Module):
     def __init__(self, config: ReasonerConfig = ReasonerConfig()) -> None:
         super().__init__()
         self.config = config
-        self.global_branch = _Branch(config.global_widths)
-        self.local_branch = _Branch(config.local_widths)
+        self.global_branch = _Branch(config.global_widths, config.blocks("global"))
+        self.local_branch = _Branch(config.local_widths, config.blocks("local"))
         features = self.global_branch.out_dim + 2 * self.local_branch.out_dim
         self.head = nn.Sequential(
             nn.Linear(features, config.head_hidden), nn.GELU(),

@@ -1,15 +1,17 @@
-"""Growing a trained lite restorer (training.lite.grow): same function at the start, trainable new blocks,
-clear errors, and the training entry point resuming into the grown network."""
+"""Growing a trained lite restorer or reasoner (training.lite.grow): same function at the start, trainable
+new blocks, clear errors, and the training entry point resuming into the grown network."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 
 from rnr.lite.condition import CONDITION_DIM
-from rnr.lite.nets import LiteRestorerNet, RestorerConfig, parameter_count
+from rnr.lite.nets import LiteReasonerNet, LiteRestorerNet, ReasonerConfig, RestorerConfig, parameter_count
 from rnr.lite.weights import load_network, save_network
-from training.lite.grow import grow_restorer, grown_config
+from training.lite.grow import grow_reasoner, grow_restorer, grown_config, grown_reasoner_config
 from training.lite.train import TrainConfig, Trainee
 
 TINY = RestorerConfig(widths=(8, 16, 32), enc_blocks=(0, 1), middle_blocks=1, dec_blocks=(1, 1), cond_hidden=16)
@@ -83,3 +85,88 @@ def test_training_resumes_into_the_grown_restorer(tmp_path):
     images, condition = _inputs()
     with torch.no_grad():
         assert torch.allclose(trainee.ema.model(images, condition), net(images, condition), atol=2e-2)
+
+
+# ---- the reasoner -----------------------------------------------------------------------------
+TINY_REASONER = ReasonerConfig(global_size=32, crop_size=24, global_widths=(8, 16), local_widths=(8, 12), head_hidden=32)
+MORE_REASONER = {"global_blocks": [1, 3], "local_blocks": [2, 1]}
+
+
+def _trained_reasoner() -> LiteReasonerNet:
+    torch.manual_seed(0)
+    net = LiteReasonerNet(TINY_REASONER)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net.eval()
+
+
+def _reasoner_inputs():
+    generator = torch.Generator().manual_seed(2)
+    return torch.rand(2, 3, 32, 32, generator=generator), torch.rand(2, 3, 3, 24, 24, generator=generator)
+
+
+def test_grown_reasoner_computes_the_same_outputs_with_more_parameters():
+    net = _trained_reasoner()
+    grown = grow_reasoner(net, MORE_REASONER).eval()
+    assert grown.config.blocks("global") == (1, 3) and grown.config.blocks("local") == (2, 1)
+    assert parameter_count(grown) > parameter_count(net)
+    global_view, crops = _reasoner_inputs()
+    with torch.no_grad():
+        before, after = net(global_view, crops), grown(global_view, crops)
+        assert torch.allclose(after, before, atol=1e-6)
+        # Different inputs give different outputs, so the match above is not a constant.
+        assert float((net(global_view.flip(-1) * 0.5, crops * 0.3) - before).abs().max()) > 1e-3
+
+
+def test_new_reasoner_blocks_learn_from_the_first_step():
+    grown = grow_reasoner(_trained_reasoner(), {"global_blocks": [1, 2]})
+    new_block = grown.global_branch.stages()[1][1][1]
+    assert float(new_block.scale.detach().abs().sum()) == 0.0
+    grown(*_reasoner_inputs()).square().mean().backward()
+    assert float(new_block.scale.grad.abs().sum()) > 0.0
+
+
+def test_grown_reasoner_saves_and_loads_as_the_lite_reasoner(tmp_path):
+    grown = grow_reasoner(_trained_reasoner(), MORE_REASONER).eval()
+    path = save_network(grown, "lite_reasoner", tmp_path / "lite_reasoner.safetensors")
+    loaded, _ = load_network("lite_reasoner", path)
+    assert loaded.config == grown.config
+    with torch.no_grad():
+        assert torch.allclose(loaded(*_reasoner_inputs()), grown(*_reasoner_inputs()), atol=2e-2)
+
+
+def test_a_reasoner_config_without_block_counts_keeps_one_block_per_stage():
+    # Weights written before block counts existed carry no such keys and must load unchanged.
+    old = {k: v for k, v in TINY_REASONER.to_dict().items() if not k.endswith("_blocks")}
+    config = ReasonerConfig.from_dict(old)
+    assert config.blocks("global") == (1, 1) and config.blocks("local") == (1, 1)
+    assert set(LiteReasonerNet(config).state_dict()) == set(_trained_reasoner().state_dict())
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"global_blocks": [1, 0]}, "at least one block"),
+    ({"local_blocks": [2]}, "at least one block"),
+    ({"local_blocks": 2}, "list of block counts"),
+    ({"global_widths": [8, 32]}, "can only change"),
+    ("nope", "JSON object"),
+])
+def test_reasoner_growth_that_is_not_more_blocks_per_stage_is_refused(changes, message):
+    with pytest.raises(ValueError, match=message):
+        grown_reasoner_config(TINY_REASONER, changes)
+
+
+def test_reasoner_growth_cannot_drop_trained_blocks():
+    grown = grown_reasoner_config(TINY_REASONER, MORE_REASONER)
+    with pytest.raises(ValueError, match="keeps every trained block"):
+        grown_reasoner_config(grown, {"global_blocks": [1, 2]})
+
+
+def test_training_resumes_into_the_grown_reasoner(tmp_path):
+    net = _trained_reasoner()
+    save_network(net, "lite_reasoner", tmp_path / "lite_reasoner.safetensors")
+    cfg = TrainConfig(stage="reasoner", resume=str(tmp_path), grow_reasoner=json.dumps(MORE_REASONER), device="cpu")
+    trainee = Trainee("reasoner", cfg, torch.device("cpu"))
+    assert trainee.model.config.blocks("global") == (1, 3) and trainee.ema.model.config.blocks("local") == (2, 1)
+    with torch.no_grad():
+        assert torch.allclose(trainee.ema.model(*_reasoner_inputs()), net(*_reasoner_inputs()), atol=2e-2)

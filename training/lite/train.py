@@ -10,8 +10,9 @@
 resume from a folder of checkpoints (``ckpt_reasoner.safetensors``, ``ckpt_restorer.safetensors``) or
 of exported weights. Every run writes a loss log (``log_<stage>.jsonl``), checkpoints and, at the end,
 exported weights (``lite_reasoner.safetensors``, ``lite_restorer.safetensors`` plus JSON) with the
-reasoner's presence thresholds calibrated on fresh validation batches. ``--grow-restorer`` adds
-residual blocks to the restorer it resumes (:mod:`training.lite.grow`), starting as the same function;
+reasoner's presence thresholds calibrated on fresh validation batches. ``--grow-restorer`` and
+``--grow-reasoner`` add residual blocks to the network they resume (:mod:`training.lite.grow`),
+starting as the same function;
 ``--synth`` changes how batches are drawn (:class:`~training.lite.data.SynthConfig` fields, as JSON).
 """
 
@@ -36,7 +37,7 @@ from rnr.lite.nets import LiteReasonerNet, LiteRestorerNet, ReasonerConfig, Rest
 from .augment import down_up
 from .checkpoint import EMA, load_checkpoint, save_checkpoint
 from .data import WIDE_DATA, SynthConfig, load_crops, loader, synthesize
-from .grow import grow_restorer, grown_config
+from .grow import grow_reasoner, grow_restorer, grown_config, grown_reasoner_config
 
 
 @dataclass
@@ -69,6 +70,8 @@ class TrainConfig:
     grpo_sigma: float = 0.02
     grow_restorer: str = ""
     """JSON of larger restorer block counts, e.g. '{"middle_blocks": 4}' (training.lite.grow)."""
+    grow_reasoner: str = ""
+    """JSON of more reasoner blocks per stage, e.g. '{"global_blocks": [1, 2, 2, 2]}' (training.lite.grow)."""
     synth: str = ""
     """JSON of training-batch settings that differ from :class:`~training.lite.data.SynthConfig`'s defaults,
     e.g. '{"p_clean": 0.18, "p_soft": 0}' (:func:`synth_config`)."""
@@ -135,15 +138,17 @@ class Trainee:
     def __init__(self, kind: str, cfg: TrainConfig, device: torch.device) -> None:
         self.kind, self.cfg, self.device = kind, cfg, device
         self.start_step = 0
-        grow = cfg.grow_restorer if kind == "restorer" else ""
+        grow = cfg.grow_restorer if kind == "restorer" else cfg.grow_reasoner
         if cfg.resume:
             self.model, ema_model, self.start_step = load_checkpoint(cfg.resume, kind, device)
             if grow:
-                self.model, ema_model = grow_restorer(self.model, grow), grow_restorer(ema_model, grow)
+                grower = grow_restorer if kind == "restorer" else grow_reasoner
+                self.model, ema_model = grower(self.model, grow), grower(ema_model, grow)
             self.ema = EMA(self.model)
             self.ema.model.load_state_dict(ema_model.state_dict())
         else:
-            self.model = (LiteReasonerNet(ReasonerConfig()) if kind == "reasoner"
+            self.model = (LiteReasonerNet(grown_reasoner_config(ReasonerConfig(), grow) if grow else ReasonerConfig())
+                          if kind == "reasoner"
                           else LiteRestorerNet(grown_config(RestorerConfig(), grow) if grow else RestorerConfig()))
             self.model = self.model.to(device)
             self.ema = EMA(self.model)
