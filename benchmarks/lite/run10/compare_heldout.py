@@ -5,6 +5,8 @@
 Per type: ranking AUC of the presence probability, F1 at the weights' own thresholds, the best F1 over
 thresholds 0.05..0.99 (an upper bound, not a tuned number) and severity MAE on the truly present ones;
 "" is the shipped reasoner. Run 10's thresholds are its export ones (train photos, not recalibrated).
+``missed at best`` names the items misjudged at that best threshold as group/crop (crops 0-6, 7-13,
+14-20, 21-27 are the four held-out photos), so that networks can be compared item by item.
 """
 
 import sys
@@ -15,7 +17,7 @@ from rnr.diagnosis import DEGRADATIONS
 from rnr.lite.condition import O_PRESENT, O_SEVERITY
 from rnr.reasoners.lite import load
 from rnr.registry import ModelSpec
-from training.lite.evaluate import heldout_set
+from training.lite.evaluate import GROUPS, heldout_set
 from training.lite.export import flag_f1
 
 
@@ -44,6 +46,9 @@ def main(paths: list[str]) -> None:
             mae = float((predicted[mask, j] - severity[mask, j]).abs().mean())
             print(f"  {name}: auc {auc(p[:, j], t):.3f} f1@own {flag_f1(p[:, j], t > 0, float(thresholds[j])):.3f} "
                   f"bestf1 {best[0]:.3f}@{best[1]:.2f} sevMAE(on true pos) {mae:.2f}")
+            wrong = torch.nonzero((p[:, j] >= best[1]) != (t > 0)).flatten().tolist()
+            per_group = len(items) // len(GROUPS)
+            print("    missed at best:", " ".join(f"{GROUPS[i // per_group]}/{i % per_group}" for i in wrong))
         print("  clean flagged @own", round(float((p[clean] >= thresholds).any(dim=1).float().mean()), 4))
 
 
