@@ -18,10 +18,11 @@ TINY = RestorerConfig(widths=(8, 16, 32), enc_blocks=(0, 1), middle_blocks=1, de
 MORE = {"enc_blocks": [1, 2], "middle_blocks": 3, "dec_blocks": [2, 1]}
 
 
-def _trained_like() -> LiteRestorerNet:
-    # Zero-initialised head and FiLM projection would hide mistakes: give every weight a value.
+def _trained_like(net: torch.nn.Module | None = None) -> torch.nn.Module:
+    """``net`` (default: a tiny restorer) with every weight given a value, as training leaves it."""
+    # Zero-initialised heads, FiLM projections and residual scales would hide mistakes.
     torch.manual_seed(0)
-    net = LiteRestorerNet(TINY)
+    net = LiteRestorerNet(TINY) if net is None else net
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -93,12 +94,7 @@ MORE_REASONER = {"global_blocks": [1, 3], "local_blocks": [2, 1]}
 
 
 def _trained_reasoner() -> LiteReasonerNet:
-    torch.manual_seed(0)
-    net = LiteReasonerNet(TINY_REASONER)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return net.eval()
+    return _trained_like(LiteReasonerNet(TINY_REASONER))
 
 
 def _reasoner_inputs():
