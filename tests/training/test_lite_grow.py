@@ -89,7 +89,8 @@ def test_training_resumes_into_the_grown_restorer(tmp_path):
 
 
 # ---- the reasoner -----------------------------------------------------------------------------
-TINY_REASONER = ReasonerConfig(global_size=32, crop_size=24, global_widths=(8, 16), local_widths=(8, 12), head_hidden=32)
+TINY_REASONER = ReasonerConfig(global_size=32, crop_size=24, global_widths=(8, 16), local_widths=(8, 12),
+                               head_hidden=32)
 MORE_REASONER = {"global_blocks": [1, 3], "local_blocks": [2, 1]}
 
 
@@ -166,3 +167,11 @@ def test_training_resumes_into_the_grown_reasoner(tmp_path):
     assert trainee.model.config.blocks("global") == (1, 3) and trainee.ema.model.config.blocks("local") == (2, 1)
     with torch.no_grad():
         assert torch.allclose(trainee.ema.model(*_reasoner_inputs()), net(*_reasoner_inputs()), atol=2e-2)
+
+
+def test_a_reasoner_trained_from_scratch_takes_the_grown_block_counts():
+    cfg = TrainConfig(stage="reasoner", grow_reasoner='{"local_blocks": [1, 1, 2, 1]}', device="cpu")
+    trainee = Trainee("reasoner", cfg, torch.device("cpu"))
+    config = trainee.model.config
+    assert config.blocks("local") == (1, 1, 2, 1) and config.blocks("global") == (1, 1, 1, 1)
+    assert len(trainee.model.local_branch.stages()[2][1]) == 2

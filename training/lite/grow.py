@@ -11,7 +11,7 @@ levels see a wider neighbourhood, which deblurring needs) without starting again
 The reasoner grows the same way (:func:`grow_reasoner`): more residual blocks per stage of its global
 and crop branches, each new one with its residual scale at 0::
 
-    python -m training.lite.train --stage reasoner --resume rnr/weights \
+    python -m training.lite.train --stage reasoner --resume rnr/weights \\
         --grow-reasoner '{"global_blocks": [1, 2, 2, 2], "local_blocks": [2, 2, 2, 1]}' ...
 """
 
