@@ -118,3 +118,7 @@ def grow_reasoner(net: LiteReasonerNet, changes: str | dict) -> LiteReasonerNet:
                 else:
                     block.scale.zero_()  # the new block starts as the identity
     return grown
+
+
+GROWERS = {"reasoner": (grown_reasoner_config, grow_reasoner), "restorer": (grown_config, grow_restorer)}
+"""Per network kind: (the grown config of a config, the grown copy of a trained network)."""

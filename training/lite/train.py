@@ -32,12 +32,12 @@ import torch.nn.functional as F
 
 from rnr.devices import resolve_device
 from rnr.lite.condition import ReasonerTargets, reasoner_loss
-from rnr.lite.nets import LiteReasonerNet, LiteRestorerNet, ReasonerConfig, RestorerConfig, parameter_count
+from rnr.lite.nets import ReasonerConfig, parameter_count
 
 from .augment import down_up
-from .checkpoint import EMA, load_checkpoint, save_checkpoint
+from .checkpoint import EMA, NETS, load_checkpoint, save_checkpoint
 from .data import WIDE_DATA, SynthConfig, load_crops, loader, synthesize
-from .grow import grow_reasoner, grow_restorer, grown_config, grown_reasoner_config
+from .grow import GROWERS
 
 
 @dataclass
@@ -139,18 +139,16 @@ class Trainee:
         self.kind, self.cfg, self.device = kind, cfg, device
         self.start_step = 0
         grow = cfg.grow_restorer if kind == "restorer" else cfg.grow_reasoner
+        grown_config, grower = GROWERS[kind]
         if cfg.resume:
             self.model, ema_model, self.start_step = load_checkpoint(cfg.resume, kind, device)
             if grow:
-                grower = grow_restorer if kind == "restorer" else grow_reasoner
                 self.model, ema_model = grower(self.model, grow), grower(ema_model, grow)
             self.ema = EMA(self.model)
             self.ema.model.load_state_dict(ema_model.state_dict())
         else:
-            self.model = (LiteReasonerNet(grown_reasoner_config(ReasonerConfig(), grow) if grow else ReasonerConfig())
-                          if kind == "reasoner"
-                          else LiteRestorerNet(grown_config(RestorerConfig(), grow) if grow else RestorerConfig()))
-            self.model = self.model.to(device)
+            net_class, config_class = NETS[kind]
+            self.model = net_class(grown_config(config_class(), grow) if grow else config_class()).to(device)
             self.ema = EMA(self.model)
         self.model = self.model.train()
         self.base_lr = cfg.lr_reasoner if kind == "reasoner" else cfg.lr_restorer
